@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/isobench/isobench/internal/runner"
+)
+
+// Exit codes are a documented contract (README, "Exit codes").
+const (
+	exitOK          = 0
+	exitFailure     = 1   // the run failed or some samples failed
+	exitUsage       = 2   // bad flags or input; nothing ran
+	exitNoBackend   = 3   // no requested backend is usable on this host
+	exitInterrupted = 130 // interrupted by a signal; everything cleaned up
+)
+
+// usageError is bad input caught before anything ran.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode maps an error to the contract above and prints it once.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "isobench:", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, runner.ErrNoBackend):
+		return exitNoBackend
+	case errors.Is(err, runner.ErrInterrupted):
+		return exitInterrupted
+	}
+	return exitFailure
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/progress"
+	"github.com/isobench/isobench/internal/report"
+	"github.com/isobench/isobench/internal/runner"
+	"github.com/isobench/isobench/internal/suite"
+)
+
+type runOptions struct {
+	suite        suite.Suite
+	memory       string
+	out          string
+	probeTimeout time.Duration
+}
+
+func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
+	o := &runOptions{suite: suite.Defaults()}
+	d := suite.Defaults()
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Measure the selected workloads on the selected backends",
+		Example: `  isobench run --quick
+  isobench run --backends process,runc,runsc-ptrace --reps 30 --out results/today`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(cmd); err != nil {
+				return err
+			}
+			if h.run != nil {
+				return h.run(o)
+			}
+			return runRun(ctx, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.suite.Backends, "backends", nil, "backends to measure, comma-separated (default: every available one; see `isobench backends`)")
+	f.StringSliceVar(&o.suite.Workloads, "workloads", d.Workloads, "workloads to run, comma-separated (valid: "+fmt.Sprint(suite.WorkloadNames())+")")
+	f.IntVar(&o.suite.Reps, "reps", d.Reps, fmt.Sprintf("measured repetitions per backend and workload (--quick: %d)", suite.QuickReps))
+	f.IntVar(&o.suite.Warmup, "warmup", d.Warmup, fmt.Sprintf("warm-up repetitions, not counted (--quick: %d)", suite.QuickWarmup))
+	f.BoolVar(&o.suite.Quick, "quick", false, "a short run: fewer repetitions and smaller workload sizes")
+	f.Float64Var(&o.suite.Limits.CPUs, "cpus", d.Limits.CPUs, "CPU limit of every sandbox (CFS quota), identical for all backends")
+	f.StringVar(&o.memory, "memory", "512MiB", "memory limit of every sandbox, identical for all backends")
+	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample (launch, workload, teardown); a hung sandbox is killed and removed")
+	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
+	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
+	return cmd
+}
+
+// complete applies --quick and validates everything before anything runs.
+func (o *runOptions) complete(cmd *cobra.Command) error {
+	o.suite.Backends = splitList(o.suite.Backends)
+	o.suite.Workloads = splitList(o.suite.Workloads)
+	if o.suite.Quick {
+		if !cmd.Flags().Changed("reps") {
+			o.suite.Reps = suite.QuickReps
+		}
+		if !cmd.Flags().Changed("warmup") {
+			o.suite.Warmup = suite.QuickWarmup
+		}
+	}
+	mem, err := suite.ParseBytes(o.memory)
+	if err != nil {
+		return usagef("--memory: %v", err)
+	}
+	o.suite.Limits.MemoryBytes = mem
+	if o.probeTimeout <= 0 {
+		return usagef("--probe-timeout: %s is not positive", o.probeTimeout)
+	}
+	if err := o.suite.Validate(); err != nil {
+		return usagef("--%v", err)
+	}
+	if o.out == "" {
+		o.out = defaultOutDir(time.Now())
+	}
+	if err := runner.PrepareOutDir(o.out); err != nil {
+		return usagef("--%v", err)
+	}
+	return nil
+}
+
+func runRun(ctx context.Context, g *globals, o *runOptions) error {
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	if err := agent.CheckStatic(self); err != nil {
+		return err
+	}
+	run, err := runner.RunSuite(ctx, runner.Options{
+		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(),
+		ProbeTimeout: o.probeTimeout, Command: os.Args, Build: buildInfo(),
+		Progress: progress.New(g.stderr), Log: g.logger(),
+	})
+	if run != nil && len(run.Samples) > 0 {
+		if werr := report.WriteText(g.stdout, run); werr != nil && err == nil {
+			err = werr
+		}
+		fmt.Fprintf(g.stderr, "results: %s\n", filepath.Join(o.out, runner.ResultsFile))
+	} else {
+		// Nothing measured: do not leave an empty output directory behind.
+		_ = os.Remove(o.out)
+	}
+	return err
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/workload"
+)
+
+// Main runs the agent: it writes a ready frame, then serves requests read from
+// in until an exit request or the end of input. started is the earliest time
+// the process could take (a package variable of main), so that start-to-ready
+// includes flag parsing and every other setup step.
+func Main(ctx context.Context, started time.Time, in io.Reader, out io.Writer) error {
+	fw := NewFrameWriter(out)
+	ready := time.Now()
+	if err := fw.Write(Frame{Type: FrameReady, Ready: readyInfo(started, ready)}); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var req Request
+		if err := json.Unmarshal(line, &req); err != nil {
+			if werr := fw.Write(Frame{Type: FrameError, Error: fmt.Sprintf("bad request %q: %v", truncate(string(line), 200), err)}); werr != nil {
+				return werr
+			}
+			continue
+		}
+		switch req.Op {
+		case OpExit:
+			return nil
+		case OpRun:
+			if err := fw.Write(run(ctx, req)); err != nil {
+				return err
+			}
+		default:
+			if err := fw.Write(Frame{Type: FrameError, Error: fmt.Sprintf("unknown op %q (valid: run, exit)", req.Op)}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read requests: %w", err)
+	}
+	return nil
+}
+
+func run(ctx context.Context, req Request) Frame {
+	if req.V != ProtocolVersion {
+		return Frame{Type: FrameError, Error: fmt.Sprintf("request protocol v%d, agent speaks v%d", req.V, ProtocolVersion)}
+	}
+	f, err := workload.Lookup(workload.ID(req.Workload))
+	if err != nil {
+		return Frame{Type: FrameError, Error: err.Error()}
+	}
+	start := time.Now()
+	values, err := f(ctx, req.Params)
+	end := time.Now()
+	if err != nil {
+		return Frame{Type: FrameError, Error: fmt.Sprintf("workload %s: %v", req.Workload, err)}
+	}
+	return Frame{Type: FrameResult, Result: &Result{
+		Workload: req.Workload, Metrics: values,
+		StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(),
+	}}
+}
+
+func readyInfo(started, ready time.Time) *Ready {
+	r := &Ready{
+		PID:              os.Getpid(),
+		StartUnixNano:    started.UnixNano(),
+		ReadyUnixNano:    ready.UnixNano(),
+		StartToReadyNano: int64(ready.Sub(started)),
+		NumCPU:           runtime.NumCPU(),
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		r.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	r.MemTotalBytes = memTotal()
+	return r
+}
+
+// memTotal reads MemTotal from /proc/meminfo; 0 where /proc is absent.
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte("MemTotal:"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(rest)
+		if len(fields) == 0 {
+			return 0
+		}
+		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return kb << 10
+	}
+	return 0
+}

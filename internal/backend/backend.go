@@ -1,0 +1,154 @@
+// Package backend defines what an isolation technology must provide to be
+// measured: a Backend launches Sandboxes that run the isobench agent.
+//
+// Backends live in sub-packages and register themselves in init(); the
+// command imports them for that side effect only.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/isobench/isobench/internal/agent"
+)
+
+// Name is a backend's unique name, e.g. "runc" or "runsc-ptrace".
+type Name string
+
+// Kind groups backends by isolation technology.
+type Kind string
+
+const (
+	KindProcess   Kind = "process"   // no isolation: the native baseline
+	KindContainer Kind = "container" // namespaces + cgroups on the host kernel
+	KindGVisor    Kind = "gvisor"    // a user-space kernel intercepting syscalls
+	KindMicroVM   Kind = "microvm"   // minimal VMM, guest kernel
+	KindVM        Kind = "vm"        // full machine model, guest kernel
+)
+
+// Accel says how guest code executes. Only VMs can be emulated.
+type Accel string
+
+const (
+	AccelNative Accel = "native" // host CPU, host kernel (processes, containers, gVisor ptrace/systrap)
+	AccelKVM    Accel = "kvm"
+	AccelTCG    Accel = "tcg" // emulated: numbers are not comparable to hardware virtualization
+)
+
+// Capabilities are optional abilities a planner can rely on.
+type Capabilities struct {
+	Snapshot    bool `json:"snapshot"`
+	Network     bool `json:"network"`
+	BlockDevice bool `json:"block_device"`
+	Exec        bool `json:"exec"`
+}
+
+// Info describes a constructed backend; it is recorded in every result.
+type Info struct {
+	Name         Name         `json:"name"`
+	Kind         Kind         `json:"kind"`
+	Accel        Accel        `json:"accel"`
+	Version      string       `json:"version,omitempty"`
+	Binary       string       `json:"binary,omitempty"`
+	Config       []string     `json:"config,omitempty"` // flags and settings that change the numbers
+	Notes        []string     `json:"notes,omitempty"`
+	Capabilities Capabilities `json:"capabilities"`
+}
+
+// Limits are the resources every sandbox of a run gets, identical across
+// backends so that their numbers compare.
+type Limits struct {
+	CPUs        float64 `json:"cpus"`
+	MemoryBytes int64   `json:"memory_bytes"`
+}
+
+// Validate names the offending field.
+func (l Limits) Validate() error {
+	if !(l.CPUs > 0) {
+		return fmt.Errorf("cpus: %v is not a positive number of CPUs", l.CPUs)
+	}
+	if l.MemoryBytes < 16<<20 {
+		return fmt.Errorf("memory: %d bytes is below the 16 MiB minimum", l.MemoryBytes)
+	}
+	return nil
+}
+
+// Spec is what one sandbox is launched with.
+type Spec struct {
+	// ID is unique among live sandboxes; it names containers, cgroups and
+	// temp dirs, so leftovers can be traced to isobench.
+	ID     string
+	Limits Limits
+}
+
+// Env is what constructors get from the host side.
+type Env struct {
+	// AgentPath is the static isobench binary copied into every sandbox.
+	AgentPath string
+	// WorkDir is private to one run; backends keep bundles and runtime state
+	// below it, and the runner removes it (and checks for leaks) at the end.
+	WorkDir string
+	// RunID is the run's unique id; every sandbox id begins with
+	// IDPrefix + RunID, probes included.
+	RunID string
+	// ProbeTimeout bounds every availability probe, so a hanging runtime
+	// is reported as unavailable rather than hanging detection.
+	ProbeTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// Backend launches sandboxes of one isolation technology.
+type Backend interface {
+	Name() Name
+	Info() Info
+	// Launch starts a sandbox and returns once its agent is ready. On error
+	// nothing of the sandbox remains.
+	Launch(ctx context.Context, spec Spec) (Sandbox, error)
+}
+
+// Sandbox is one running isolated agent.
+type Sandbox interface {
+	// Run sends one request to the agent and waits for its result.
+	Run(ctx context.Context, req agent.Request) (*agent.Result, error)
+	// Stats reports host-side facts about the sandbox.
+	Stats(ctx context.Context) (Stats, error)
+	// Close stops the agent and removes everything the sandbox created,
+	// even when ctx is already cancelled or the agent hangs.
+	Close(ctx context.Context) error
+	// Timeline holds the phases measured so far.
+	Timeline() *Timeline
+}
+
+// Stats are host-side facts about a running sandbox.
+type Stats struct {
+	// HostPIDs are the host processes that make up the sandbox (agent,
+	// runtime helpers, VMM), for memory accounting.
+	HostPIDs []int `json:"host_pids"`
+}
+
+// ID prefix of every sandbox, container and cgroup isobench creates.
+const IDPrefix = "isobench-"
+
+// ValidID reports whether id is usable as a container and cgroup name.
+func ValidID(id string) error {
+	if !strings.HasPrefix(id, IDPrefix) {
+		return fmt.Errorf("sandbox id %q must start with %q", id, IDPrefix)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("sandbox id %q: only a-z, 0-9 and - are allowed", id)
+		}
+	}
+	return nil
+}
+
+// Sweeper is implemented by backends whose runtime keeps state of its own
+// (containers in a state directory): Sweep force-removes whatever is left
+// and returns what it removed. The runner calls it at the end of every run;
+// anything removed there is reported as a leak.
+type Sweeper interface {
+	Sweep(ctx context.Context) ([]string, error)
+}

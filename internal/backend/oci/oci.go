@@ -1,0 +1,366 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+)
+
+// flavor is one registered OCI backend: a runtime binary plus global flags.
+type flavor struct {
+	name     backend.Name
+	kind     backend.Kind
+	binary   string
+	pkg      string // Debian/Ubuntu package that provides binary
+	global   []string
+	notes    []string
+	prepare  func(f *flavor, rt *Runtime, env backend.Env) error // host checks before the probe
+	probeFix string                                              // what to do when the probe fails
+}
+
+func init() {
+	for _, f := range flavors() {
+		backend.Register(backend.Registration{Name: f.name, Kind: f.kind, New: f.construct})
+	}
+}
+
+func flavors() []*flavor {
+	return []*flavor{
+		{name: "runc", kind: backend.KindContainer, binary: "runc", pkg: "runc",
+			probeFix: "check `runc --root /tmp/t run` of a bundle by hand; runc needs root and cgroups"},
+		{name: "crun", kind: backend.KindContainer, binary: "crun", pkg: "crun", prepare: prepareCrun,
+			probeFix: "see docs/backends.md#crun"},
+		runscFlavor("ptrace"),
+		runscFlavor("systrap"),
+		runscFlavor("kvm"),
+	}
+}
+
+func runscFlavor(platform string) *flavor {
+	f := &flavor{
+		name: backend.Name("runsc-" + platform), kind: backend.KindGVisor, binary: "runsc", pkg: "runsc",
+		// gVisor's own netstack is not under test here, and Debian's runsc
+		// fails to set it up in a fresh network namespace on recent kernels.
+		global:   []string{"--platform=" + platform, "--network=none"},
+		probeFix: "see docs/backends.md#gvisor",
+	}
+	if platform == "kvm" {
+		f.prepare = func(*flavor, *Runtime, backend.Env) error {
+			if _, err := os.Stat("/dev/kvm"); err != nil {
+				return backend.Unavailable("no /dev/kvm on this host", "enable hardware virtualization (or use runsc-systrap / runsc-ptrace)")
+			}
+			return nil
+		}
+		f.probeFix = "the kvm platform needs /dev/kvm with hardware virtualization (not nested PVM); use runsc-systrap or runsc-ptrace"
+	}
+	if platform == "systrap" {
+		f.probeFix = "systrap needs gVisor release 20230605 or newer; see docs/backends.md#gvisor"
+	}
+	return f
+}
+
+// Backend launches agent containers through one OCI runtime.
+type Backend struct {
+	f       *flavor
+	rt      *Runtime
+	version Version
+	rootfs  string
+	bundles string
+	env     backend.Env
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backend, error) {
+	path, err := exec.LookPath(f.binary)
+	if err != nil {
+		return nil, backend.Unavailable(f.binary+" not found in PATH", "apt-get install "+f.pkg)
+	}
+	dir := filepath.Join(env.WorkDir, string(f.name))
+	rt := &Runtime{Binary: path, Root: filepath.Join(dir, "state"), Global: f.global}
+	vctx, cancel := context.WithTimeout(ctx, env.ProbeTimeout)
+	defer cancel()
+	v, err := rt.Version(vctx)
+	if err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("%s --version failed: %v", path, err), "reinstall with apt-get install --reinstall "+f.pkg)
+	}
+	// Copy the flavor: prepare may add notes for this host only.
+	fl := *f
+	if fl.prepare != nil {
+		if err := fl.prepare(&fl, rt, env); err != nil {
+			return nil, err
+		}
+	}
+	b := &Backend{f: &fl, rt: rt, version: v, rootfs: filepath.Join(dir, "rootfs"), bundles: filepath.Join(dir, "bundles"), env: env}
+	if err := os.MkdirAll(rt.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: state dir: %w", f.name, err)
+	}
+	if err := prepareRootfs(b.rootfs, env.AgentPath); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.name, err)
+	}
+	if err := b.probe(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// probe launches one container, bounded in time: a runtime that is installed
+// but cannot start a container here (or hangs) is unavailable, not a failure
+// in the middle of a run.
+func (b *Backend) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
+	defer cancel()
+	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, b.f.name)
+	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
+	if err != nil {
+		reason := fmt.Sprintf("probe container did not start: %v", err)
+		if strings.Contains(err.Error(), "unknown platform") {
+			reason = fmt.Sprintf("the installed %s (version %s) has no %s platform", b.f.binary, b.version.Version, strings.TrimPrefix(string(b.f.name), "runsc-"))
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("probe container was not ready within %s (the runtime hangs on this host): %v", b.env.ProbeTimeout, err)
+		}
+		return backend.Unavailable(reason, b.f.probeFix)
+	}
+	if err := sb.Close(ctx); err != nil {
+		return fmt.Errorf("%s: clean up probe container: %w", b.f.name, err)
+	}
+	return nil
+}
+
+func (b *Backend) Name() backend.Name { return b.f.name }
+
+func (b *Backend) Info() backend.Info {
+	return backend.Info{
+		Name: b.f.name, Kind: b.f.kind, Accel: backend.AccelNative,
+		Version: b.version.Version, Binary: b.rt.Binary,
+		Config: append(append([]string{}, b.rt.Global...), wrapperNote(b.rt)...),
+		Notes:  b.f.notes,
+	}
+}
+
+func wrapperNote(rt *Runtime) []string {
+	if len(rt.Wrapper) == 0 {
+		return nil
+	}
+	return []string{"wrapper: " + strings.Join(rt.Wrapper[1:], " ")}
+}
+
+// Timeouts for the steps of Close; cleanup never waits on the caller's ctx.
+const (
+	exitGrace   = 3 * time.Second
+	killGrace2  = 2 * time.Second
+	deleteLimit = 10 * time.Second
+)
+
+// Launch creates and starts a container and waits for the agent's ready frame.
+// The bundle's config.json is written before the timeline starts, as it is
+// for `runc run` with an existing bundle.
+func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	if err := backend.ValidID(spec.ID); err != nil {
+		return nil, err
+	}
+	bundle := filepath.Join(b.bundles, spec.ID)
+	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits)); err != nil {
+		return nil, err
+	}
+	p, err := newPipes()
+	if err != nil {
+		_ = os.RemoveAll(bundle)
+		return nil, err
+	}
+	stderr := backend.NewTailBuffer(4096)
+	stderrDone := make(chan struct{})
+	go func() { _, _ = io.Copy(stderr, p.stderrR); close(stderrDone) }()
+	s := &sandbox{b: b, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone}
+	s.conn = backend.NewAgentConn(p.stdinW, p.stdoutR, stderr)
+
+	s.tl = backend.NewTimeline()
+	err = b.rt.Create(ctx, spec.ID, bundle, &CreateOpts{PidFile: filepath.Join(bundle, "pid"), IO: p.child()})
+	p.closeChildEnds()
+	s.created = true
+	if err != nil {
+		s.cleanup(ctx)
+		// The runtime's own message went to the container's stderr pipe.
+		<-stderrDone
+		return nil, fmt.Errorf("%s create: %w: %s", b.f.name, err, stderr.String())
+	}
+	s.tl.Mark(backend.PhaseCreate)
+	if err := b.rt.Start(ctx, spec.ID); err != nil {
+		s.cleanup(ctx)
+		return nil, fmt.Errorf("%s start: %w", b.f.name, err)
+	}
+	s.tl.Mark(backend.PhaseStart)
+	ready, err := s.conn.WaitReady(ctx)
+	if err != nil {
+		s.cleanup(ctx)
+		return nil, fmt.Errorf("%s: %w", b.f.name, err)
+	}
+	s.tl.Mark(backend.PhaseReady)
+	s.tl.SetReady(ready)
+	return s, nil
+}
+
+// pipes are the container's stdio. The child ends go to `create`, which
+// hands them to the container process; the parent closes its copies so that
+// the container's exit is seen as end of output.
+type pipes struct {
+	stdinR, stdinW   *os.File
+	stdoutR, stdoutW *os.File
+	stderrR, stderrW *os.File
+}
+
+func newPipes() (*pipes, error) {
+	var p pipes
+	var err error
+	if p.stdinR, p.stdinW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	if p.stdoutR, p.stdoutW, err = os.Pipe(); err != nil {
+		p.closeAll()
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	if p.stderrR, p.stderrW, err = os.Pipe(); err != nil {
+		p.closeAll()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	return &p, nil
+}
+
+func (p *pipes) child() *IO { return &IO{Stdin: p.stdinR, Stdout: p.stdoutW, Stderr: p.stderrW} }
+
+func (p *pipes) closeChildEnds() {
+	for _, f := range []*os.File{p.stdinR, p.stdoutW, p.stderrW} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+func (p *pipes) closeAll() {
+	p.closeChildEnds()
+	for _, f := range []*os.File{p.stdinW, p.stdoutR, p.stderrR} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+type sandbox struct {
+	b          *Backend
+	id         string
+	bundle     string
+	pipes      *pipes
+	conn       *backend.AgentConn
+	tl         *backend.Timeline
+	stderrDone chan struct{}
+	created    bool
+	closed     bool
+}
+
+func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
+	return s.conn.Run(ctx, req)
+}
+
+func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
+	b, err := os.ReadFile(filepath.Join(s.bundle, "pid"))
+	if err != nil {
+		return backend.Stats{}, fmt.Errorf("%s: read pid file: %w", s.b.f.name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return backend.Stats{}, fmt.Errorf("%s: pid file holds %q", s.b.f.name, b)
+	}
+	return backend.Stats{HostPIDs: []int{pid}}, nil
+}
+
+func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
+
+// Close asks the agent to exit (kills it if it does not), then deletes the
+// container and its bundle.
+func (s *sandbox) Close(ctx context.Context) error {
+	if s.closed {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	exitCtx, cancel := context.WithTimeout(ctx, exitGrace)
+	err := s.conn.Exit(exitCtx)
+	cancel()
+	if err != nil {
+		s.kill(ctx)
+	}
+	s.tl.Mark(backend.PhaseExit)
+	err = s.remove(ctx)
+	s.tl.Mark(backend.PhaseDelete)
+	return err
+}
+
+// cleanup removes a sandbox whose launch failed part-way.
+func (s *sandbox) cleanup(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	s.conn.CloseInput()
+	if s.created {
+		s.kill(ctx)
+	}
+	_ = s.remove(ctx)
+}
+
+func (s *sandbox) kill(ctx context.Context) {
+	kctx, cancel := context.WithTimeout(ctx, killGrace2)
+	defer cancel()
+	_ = s.b.rt.Kill(kctx, s.id, syscall.SIGKILL)
+	_ = s.conn.WaitClosed(kctx)
+}
+
+func (s *sandbox) remove(ctx context.Context) error {
+	s.closed = true
+	var errs []error
+	if s.created {
+		dctx, cancel := context.WithTimeout(ctx, deleteLimit)
+		if err := s.b.rt.Delete(dctx, s.id, nil); err != nil {
+			if ferr := s.b.rt.Delete(dctx, s.id, &DeleteOpts{Force: true}); ferr != nil && !notExist(ferr) {
+				errs = append(errs, fmt.Errorf("%s delete %s: %w", s.b.f.name, s.id, ferr))
+			}
+		}
+		cancel()
+	}
+	s.pipes.closeAll()
+	if err := os.RemoveAll(s.bundle); err != nil {
+		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// notExist recognises the runtimes' "no such container" message: a create
+// that failed early leaves nothing to delete.
+func notExist(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "No such file")
+}
+
+// Sweep force-deletes every container left in this backend's state dir.
+func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
+	ids, err := b.rt.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list leftover containers: %w", b.f.name, err)
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := b.rt.Delete(ctx, id, &DeleteOpts{Force: true}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return ids, errors.Join(errs...)
+}
+
+var _ backend.Sweeper = (*Backend)(nil)

@@ -1,0 +1,212 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/metric"
+	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// WriteText writes the terminal summary of a run: per workload a table of
+// medians with their spread, the cold-start phases, and every backend that
+// was not measured with its reason.
+func WriteText(w io.Writer, run *result.Run) error {
+	rows := Summarize(run, stats.DefaultConfig)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "isobench %s · run %s · %s · limits %.4g CPU, %s per sandbox · %d reps + %d warm-up\n",
+		run.Isobench.Version, run.ID, run.Status, run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup)
+	fmt.Fprintf(tw, "host: %s · %d CPUs · kernel %s · cgroups %s\n\n", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout)
+
+	for _, wl := range run.Config.Workloads {
+		var wrows []Row
+		for _, r := range rows {
+			if r.Workload == wl {
+				wrows = append(wrows, r)
+			}
+		}
+		if len(wrows) == 0 {
+			continue
+		}
+		writeColdStart(tw, wl, wrows)
+		writePhases(tw, wrows)
+	}
+	writeUnavailable(tw, run)
+	for _, warn := range run.Warnings {
+		fmt.Fprintf(tw, "warning: %s\n", warn)
+	}
+	return tw.Flush()
+}
+
+func writeColdStart(tw *tabwriter.Writer, workload string, rows []Row) {
+	fmt.Fprintf(tw, "%s: launch → agent ready (median, 95%% CI of the median, p5–p95)\n", workload)
+	cs := column(rows, metric.ColdStart)
+	td := column(rows, metric.LaunchToTeardown)
+	fmt.Fprintf(tw, "BACKEND\tKIND\tACCEL\tN\tCOLD START\t95%% CI\tP5–P95\tLAUNCH→TEARDOWN\tFAILED\n")
+	for _, r := range rows {
+		s, ok := r.Metrics[metric.ColdStart]
+		t := r.Metrics[metric.LaunchToTeardown]
+		if !ok {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t—\t\t\t\t%d: %s\n", r.Backend, r.Kind, accelLabel(r.Accel), 0, r.Failed, firstError(r))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Backend, r.Kind, accelLabel(r.Accel), s.N,
+			cs.format(s.Median), cs.interval(s.CILo, s.CIHi), cs.interval(s.P5, s.P95), td.format(t.Median), failedCell(r))
+	}
+	fmt.Fprintln(tw)
+}
+
+func writePhases(tw *tabwriter.Writer, rows []Row) {
+	var phases []metric.Name
+	seen := map[metric.Name]bool{}
+	for _, r := range rows {
+		for _, n := range r.Order {
+			if strings.HasPrefix(string(n), metric.PhasePrefix) && !seen[n] {
+				seen[n] = true
+				phases = append(phases, n)
+			}
+		}
+	}
+	if len(phases) == 0 {
+		return
+	}
+	extra := []metric.Name{metric.AgentStartToReady, metric.LaunchToAgentMain}
+	fmt.Fprintf(tw, "phases (median; each from the previous mark; — = not a phase of that backend)\n")
+	fmt.Fprintf(tw, "BACKEND")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(strings.TrimPrefix(string(p), metric.PhasePrefix)))
+	}
+	fmt.Fprintf(tw, "\tAGENT START→READY\tLAUNCH→AGENT MAIN\n")
+	cols := map[metric.Name]scale{}
+	for _, n := range append(phases, extra...) {
+		cols[n] = column(rows, n)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s", r.Backend)
+		for _, n := range append(phases, extra...) {
+			if s, ok := r.Metrics[n]; ok {
+				fmt.Fprintf(tw, "\t%s", cols[n].format(s.Median))
+			} else {
+				fmt.Fprintf(tw, "\t—")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	fmt.Fprintln(tw)
+}
+
+func writeUnavailable(tw *tabwriter.Writer, run *result.Run) {
+	first := true
+	for _, b := range run.Backends {
+		if b.Available {
+			continue
+		}
+		if first {
+			fmt.Fprintln(tw, "not measured:")
+			first = false
+		}
+		fix := ""
+		if b.Fix != "" {
+			fix = " — fix: " + b.Fix
+		}
+		fmt.Fprintf(tw, "  %s: %s%s\n", b.Name, b.Reason, fix)
+	}
+	if !first {
+		fmt.Fprintln(tw)
+	}
+}
+
+// accelLabel marks emulated rows in every table.
+func accelLabel(a backend.Accel) string {
+	if a == backend.AccelTCG {
+		return "tcg (EMULATED)"
+	}
+	return string(a)
+}
+
+func failedCell(r Row) string {
+	if r.Failed == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d: %s", r.Failed, firstError(r))
+}
+
+func firstError(r Row) string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	e := r.Errors[0]
+	if len(e) > 100 {
+		e = e[:100] + "…"
+	}
+	return e
+}
+
+// scale is one column's display unit: one prefix per column, chosen from
+// its values, so that rows compare at a glance.
+type scale struct {
+	div  float64
+	unit string
+}
+
+func column(rows []Row, n metric.Name) scale {
+	maxv := 0.0
+	for _, r := range rows {
+		if s, ok := r.Metrics[n]; ok && !math.IsNaN(s.Median) {
+			maxv = math.Max(maxv, math.Abs(s.Median))
+		}
+	}
+	switch {
+	case maxv >= 10:
+		return scale{1, "s"}
+	case maxv >= 10e-3:
+		return scale{1e-3, "ms"}
+	default:
+		return scale{1e-6, "µs"}
+	}
+}
+
+func (c scale) format(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	x := v / c.div
+	switch {
+	case math.Abs(x) >= 100:
+		return fmt.Sprintf("%.0f %s", x, c.unit)
+	case math.Abs(x) >= 10:
+		return fmt.Sprintf("%.1f %s", x, c.unit)
+	default:
+		return fmt.Sprintf("%.2f %s", x, c.unit)
+	}
+}
+
+func (c scale) interval(lo, hi float64) string {
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
+		return "n too small"
+	}
+	return fmt.Sprintf("%s – %s", strings.TrimSuffix(c.format(lo), " "+c.unit), c.format(hi))
+}
+
+func formatBytes(b int64) string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b >= 1<<20:
+		return fmt.Sprintf("%.4g MiB", float64(b)/(1<<20))
+	default:
+		return fmt.Sprintf("%d B", b)
+	}
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return s
+}

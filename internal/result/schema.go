@@ -1,0 +1,92 @@
+// Package result is the versioned results schema (docs/results.md) and its
+// JSON reading and writing.
+package result
+
+import (
+	"time"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/metric"
+)
+
+// SchemaVersion names the schema of this package; bump on breaking changes.
+const SchemaVersion = "isobench/v1"
+
+// Status of a run, as recorded in its file.
+type Status string
+
+const (
+	StatusRunning     Status = "running"     // file written mid-run (or the process died)
+	StatusComplete    Status = "complete"    // every planned sample was attempted
+	StatusInterrupted Status = "interrupted" // stopped by a signal; samples so far are valid
+	StatusFailed      Status = "failed"
+)
+
+// Run is one invocation of `isobench run`: its configuration, environment,
+// the backends considered and every raw sample.
+type Run struct {
+	Schema     string          `json:"schema"`
+	ID         string          `json:"id"`
+	Isobench   Build           `json:"isobench"`
+	Command    []string        `json:"command"`
+	Config     Config          `json:"config"`
+	Host       hostinfo.Host   `json:"host"`
+	Backends   []BackendRecord `json:"backends"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Status     Status          `json:"status"`
+	Warnings   []string        `json:"warnings,omitempty"`
+	Samples    []Sample        `json:"samples"`
+}
+
+// Build identifies the isobench binary.
+type Build struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+}
+
+// Config is what the run was asked to do.
+type Config struct {
+	Backends    []string       `json:"backends"`
+	Workloads   []string       `json:"workloads"`
+	Reps        int            `json:"reps"`
+	Warmup      int            `json:"warmup"`
+	Quick       bool           `json:"quick"`
+	Limits      backend.Limits `json:"limits"`
+	TimeoutSec  float64        `json:"timeout_sec"`
+	Interleaved bool           `json:"interleaved"`
+}
+
+// BackendRecord is a backend considered by the run, used or not.
+type BackendRecord struct {
+	backend.Info
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why unavailable
+	Fix       string `json:"fix,omitempty"`
+}
+
+// Sample is one measured repetition of one workload on one backend.
+type Sample struct {
+	Seq      int            `json:"seq"` // order of execution within the run
+	Backend  backend.Name   `json:"backend"`
+	Accel    backend.Accel  `json:"accel"`
+	Workload string         `json:"workload"`
+	Rep      int            `json:"rep"`    // 0-based; warm-ups count separately
+	Warmup   bool           `json:"warmup"` // excluded from statistics
+	Start    time.Time      `json:"start"`
+	Metrics  []metric.Value `json:"metrics"`
+	Agent    *agent.Ready   `json:"agent,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// Value returns the named metric of s.
+func (s Sample) Value(n metric.Name) (float64, bool) {
+	for _, m := range s.Metrics {
+		if m.Name == n {
+			return m.Value, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,134 @@
+package runner
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Leaks lists whatever a run left behind: mounts below workDir, cgroups or
+// processes whose names carry idPrefix, processes started from workDir, and
+// workDir itself if it still exists. An empty list means a clean host.
+func Leaks(workDir, idPrefix string) []string {
+	var leaks []string
+	for _, m := range mountsUnder(workDir, idPrefix) {
+		leaks = append(leaks, "mount "+m)
+	}
+	for _, c := range cgroupsWithPrefix(idPrefix) {
+		leaks = append(leaks, "cgroup "+c)
+	}
+	for _, p := range processesOf(workDir, idPrefix) {
+		leaks = append(leaks, "process "+p)
+	}
+	if _, err := os.Stat(workDir); err == nil {
+		leaks = append(leaks, "directory "+workDir)
+	}
+	return leaks
+}
+
+// mountsUnder returns mount points below dir or naming a sandbox id.
+func mountsUnder(dir, idPrefix string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if strings.HasPrefix(mp, dir+"/") || mp == dir || strings.Contains(mp, idPrefix) {
+			out = append(out, mp)
+		}
+	}
+	return out
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// cgroupsWithPrefix finds cgroup directories (v1 hierarchies and v2) whose
+// name starts with prefix, at the top level where isobench creates them.
+func cgroupsWithPrefix(prefix string) []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	var out []string
+	for _, root := range roots {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+				out = append(out, filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// processesOf finds processes whose command line mentions dir (runtime
+// helpers such as runsc's sandbox and gofer) or whose cgroup carries prefix.
+func processesOf(dir, prefix string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if bytes.Contains(cmdline, []byte(dir+"/")) || bytes.Contains(cg, []byte("/"+prefix)) {
+			args := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+			if len(args) > 120 {
+				args = args[:120] + "…"
+			}
+			out = append(out, fmt.Sprintf("%d (%s)", pid, args))
+		}
+	}
+	return out
+}
+
+// removeWorkDir unmounts anything left below dir (never following a mount
+// into someone else's files) and removes it.
+func removeWorkDir(dir string) error {
+	mounts := mountsUnder(dir, "\x00")
+	// Deepest first.
+	for i := len(mounts) - 1; i >= 0; i-- {
+		_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
+	}
+	if left := mountsUnder(dir, "\x00"); len(left) > 0 {
+		return fmt.Errorf("cannot remove %s: still mounted: %s", dir, strings.Join(left, ", "))
+	}
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,78 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/metric"
+	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/suite"
+)
+
+// measure takes one sample: launch, run the workload (if any), tear down.
+// interrupted is true when ctx was cancelled during the sample, which then
+// measured nothing and must not be recorded.
+func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec backend.Spec, timeout time.Duration) (s result.Sample, interrupted bool) {
+	info := b.Info()
+	s = result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now()}
+	sctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("sample timeout %s exceeded", timeout))
+	defer cancel()
+	sb, err := b.Launch(sctx, spec)
+	if err != nil {
+		if ctx.Err() != nil {
+			return s, true
+		}
+		s.Error = "launch: " + err.Error()
+		return s, false
+	}
+	var runErr error
+	if w.Request != nil {
+		res, err := sb.Run(sctx, *w.Request)
+		if err != nil {
+			runErr = fmt.Errorf("%s: %w", w.Name, err)
+		} else {
+			s.Metrics = append(s.Metrics, res.Metrics...)
+		}
+	}
+	// Teardown is part of the sample, so it runs even after a timeout or an
+	// interrupt, with its own deadline inside Close.
+	closeErr := sb.Close(context.WithoutCancel(ctx))
+	if ctx.Err() != nil {
+		return s, true
+	}
+	if err := errors.Join(runErr, closeErr); err != nil {
+		s.Error = err.Error()
+	}
+	tl := sb.Timeline()
+	s.Metrics = append(timelineMetrics(tl, info.Kind), s.Metrics...)
+	s.Agent = tl.Ready()
+	return s, false
+}
+
+// timelineMetrics turns a timeline into cold-start metrics (seconds).
+func timelineMetrics(tl *backend.Timeline, kind backend.Kind) []metric.Value {
+	sec := func(n metric.Name, d time.Duration) metric.Value {
+		return metric.Value{Name: n, Unit: metric.Seconds, Value: d.Seconds()}
+	}
+	var out []metric.Value
+	if d, ok := tl.Since(backend.PhaseReady); ok {
+		out = append(out, sec(metric.ColdStart, d))
+	}
+	if d, ok := tl.Since(backend.PhaseDelete); ok {
+		out = append(out, sec(metric.LaunchToTeardown, d))
+	}
+	for _, p := range tl.Phases() {
+		out = append(out, sec(metric.Phase(string(p.Phase)), p.Duration))
+	}
+	if r := tl.Ready(); r != nil {
+		out = append(out, sec(metric.AgentStartToReady, time.Duration(r.StartToReadyNano)))
+		// Only sandboxes on the host kernel share the host's clock.
+		if kind == backend.KindProcess || kind == backend.KindContainer || kind == backend.KindGVisor {
+			out = append(out, sec(metric.LaunchToAgentMain, time.Unix(0, r.StartUnixNano).Sub(tl.Launch())))
+		}
+	}
+	return out
+}

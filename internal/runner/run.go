@@ -1,0 +1,247 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/suite"
+)
+
+var (
+	// ErrNoBackend: none of the requested backends can run on this host.
+	ErrNoBackend = errors.New("no usable backend")
+	// ErrInterrupted: the run was stopped by a signal; it cleaned up and
+	// kept the samples it had.
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// ResultsFile is the name of the results document in the output directory.
+const ResultsFile = "results.json"
+
+// Options configure RunSuite.
+type Options struct {
+	Suite        suite.Suite
+	OutDir       string
+	AgentPath    string
+	WorkRoot     string // parent of the run's private work dir
+	ProbeTimeout time.Duration
+	Command      []string
+	Build        result.Build
+	Progress     Progress
+	Log          *slog.Logger
+}
+
+// Progress receives events for display; it must not block for long.
+type Progress interface {
+	Plan(backends []result.BackendRecord, total int)
+	Step(s result.Sample)
+	Finish()
+}
+
+// PrepareOutDir creates dir and checks that results can be written there
+// without overwriting an earlier run.
+func PrepareOutDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("out: cannot create %s: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ResultsFile)); err == nil {
+		return fmt.Errorf("out: %s already holds %s; choose a new directory (results are never overwritten)", dir, ResultsFile)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("out: %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// RunSuite detects backends, measures every planned cell, saves each sample
+// as it is taken, and removes everything it created. The returned run is
+// what was saved, also on error.
+func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	runID, err := newRunID()
+	if err != nil {
+		return nil, err
+	}
+	workDir := filepath.Join(o.WorkRoot, runID)
+	if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create work dir: %w", err)
+	}
+	s := o.Suite
+	run := &result.Run{
+		Schema: result.SchemaVersion, ID: runID, Isobench: o.Build, Command: o.Command,
+		Config: result.Config{
+			Backends: s.Backends, Workloads: s.Workloads, Reps: s.Reps, Warmup: s.Warmup, Quick: s.Quick,
+			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true,
+		},
+		Host: hostinfo.Collect(), StartedAt: time.Now().UTC(), Status: result.StatusRunning,
+	}
+	out := filepath.Join(o.OutDir, ResultsFile)
+	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, Log: log}
+
+	var names []backend.Name
+	for _, n := range s.Backends {
+		names = append(names, backend.Name(n))
+	}
+	dets, detErr := backend.Detect(ctx, env, names)
+	var usable []backend.Backend
+	run.Host.Runtimes = map[string]string{}
+	for _, d := range dets {
+		rec := result.BackendRecord{Info: backend.Info{Name: d.Name, Kind: d.Kind}, Available: d.Available()}
+		if d.Available() {
+			rec.Info = d.Backend.Info()
+			usable = append(usable, d.Backend)
+			run.Host.Runtimes[string(d.Name)] = rec.Version
+		} else {
+			rec.Reason, rec.Fix = backend.Explain(d.Err)
+			if !errors.Is(d.Err, backend.ErrUnavailable) && ctx.Err() == nil {
+				// Not a host limitation: a bug or a broken environment.
+				detErr = errors.Join(detErr, fmt.Errorf("%s: %w", d.Name, d.Err))
+			}
+		}
+		run.Backends = append(run.Backends, rec)
+	}
+
+	runErr := func() error {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		if detErr != nil {
+			return detErr
+		}
+		if len(s.Backends) > 0 {
+			var missing []string
+			for _, r := range run.Backends {
+				if !r.Available {
+					missing = append(missing, fmt.Sprintf("%s: %s (fix: %s)", r.Name, r.Reason, r.Fix))
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("%w: requested backend unavailable: %s", ErrNoBackend, strings.Join(missing, "; "))
+			}
+		}
+		if len(usable) == 0 {
+			return fmt.Errorf("%w: see `isobench backends` for reasons and fixes", ErrNoBackend)
+		}
+		if err := result.Save(out, run); err != nil {
+			return err
+		}
+		return measureAll(ctx, run, usable, out, s, o.Progress, log)
+	}()
+
+	// Cleanup, whatever happened above.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	for _, b := range usable {
+		if sw, ok := b.(backend.Sweeper); ok {
+			ids, err := sw.Sweep(cctx)
+			if len(ids) > 0 {
+				run.Warnings = append(run.Warnings, fmt.Sprintf("leak: %s left containers %v (removed at the end of the run)", b.Name(), ids))
+			}
+			if err != nil {
+				run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
+			}
+		}
+	}
+	if err := removeWorkDir(workDir); err != nil {
+		run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
+	}
+	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share it
+	leaks := Leaks(workDir, backend.IDPrefix+runID)
+	for _, l := range leaks {
+		run.Warnings = append(run.Warnings, "leak: "+l)
+	}
+	if len(leaks) > 0 {
+		runErr = errors.Join(runErr, fmt.Errorf("run left %d resources behind: %s", len(leaks), strings.Join(leaks, "; ")))
+	}
+
+	finished := time.Now().UTC()
+	run.FinishedAt = &finished
+	switch {
+	case errors.Is(runErr, ErrInterrupted):
+		run.Status = result.StatusInterrupted
+	case runErr != nil:
+		run.Status = result.StatusFailed
+	default:
+		run.Status = result.StatusComplete
+	}
+	if len(run.Samples) > 0 || run.Status == result.StatusComplete {
+		if err := result.Save(out, run); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	return run, runErr
+}
+
+func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, out string, s suite.Suite, progress Progress, log *slog.Logger) error {
+	byName := map[backend.Name]backend.Backend{}
+	var names []backend.Name
+	for _, b := range usable {
+		byName[b.Name()] = b
+		names = append(names, b.Name())
+	}
+	var wnames []suite.WorkloadName
+	workloads := map[suite.WorkloadName]suite.Workload{}
+	for _, n := range s.Workloads {
+		w, err := suite.LookupWorkload(n)
+		if err != nil {
+			return err
+		}
+		wnames = append(wnames, w.Name)
+		workloads[w.Name] = w
+	}
+	cells := Plan(names, wnames, s.Reps, s.Warmup)
+	if progress != nil {
+		progress.Plan(run.Backends, len(cells))
+		defer progress.Finish()
+	}
+	failed := 0
+	for i, c := range cells {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits}
+		sample, interrupted := measure(ctx, byName[c.Backend], workloads[c.Workload], spec, s.Timeout)
+		if interrupted {
+			return ErrInterrupted
+		}
+		sample.Seq, sample.Rep, sample.Warmup = i, c.Rep, c.Warmup
+		if sample.Error != "" {
+			log.Warn("sample failed", "backend", c.Backend, "workload", c.Workload, "rep", c.Rep, "error", sample.Error)
+			if !c.Warmup {
+				failed++
+			}
+		}
+		run.Samples = append(run.Samples, sample)
+		if err := result.Save(out, run); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress.Step(sample)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d measured samples failed (errors are in %s)", failed, s.Reps*len(names)*len(wnames), out)
+	}
+	return nil
+}
+
+// newRunID needs uniqueness, not secrecy: math/rand avoids crypto package
+// initialisation in the agent, which is this same binary.
+func newRunID() (string, error) {
+	return fmt.Sprintf("%08x", rand.Uint32()), nil
+}

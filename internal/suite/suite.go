@@ -1,0 +1,143 @@
+// Package suite defines what a run measures and validates it before
+// anything runs, naming the offending field and the fix.
+package suite
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
+)
+
+// WorkloadName names a benchmark as the user selects it.
+type WorkloadName string
+
+// ColdStart launches a sandbox, waits for the agent's ready frame, and tears
+// the sandbox down; every sample of every workload records these phases.
+const ColdStart WorkloadName = "coldstart"
+
+// Workload is a benchmark: what the agent is asked to run after it is ready
+// (nil for cold start, which measures the launch itself).
+type Workload struct {
+	Name        WorkloadName
+	Description string
+	Request     *agent.Request
+}
+
+// Workloads lists the selectable benchmarks in a stable order.
+func Workloads() []Workload {
+	return []Workload{
+		{Name: ColdStart, Description: "launch → agent ready → teardown, with per-phase times"},
+	}
+}
+
+// hiddenWorkloads are usable by tests and later suites but not listed.
+func hiddenWorkloads() []Workload {
+	return []Workload{
+		{Name: "idle", Description: "agent sleeps until cancelled (hung-sandbox and density tests)",
+			Request: &agent.Request{Workload: string(workload.Sleep)}},
+	}
+}
+
+// LookupWorkload finds a workload by name, listing the valid ones if unknown.
+func LookupWorkload(name string) (Workload, error) {
+	for _, w := range append(Workloads(), hiddenWorkloads()...) {
+		if string(w.Name) == name {
+			return w, nil
+		}
+	}
+	return Workload{}, fmt.Errorf("workloads: unknown workload %q (valid: %s)", name, strings.Join(WorkloadNames(), ", "))
+}
+
+// WorkloadNames lists the selectable workload names.
+func WorkloadNames() []string {
+	var out []string
+	for _, w := range Workloads() {
+		out = append(out, string(w.Name))
+	}
+	return out
+}
+
+// Suite is everything a run is asked to do.
+type Suite struct {
+	Backends  []string // empty: every available backend
+	Workloads []string
+	Reps      int
+	Warmup    int
+	Quick     bool
+	Limits    backend.Limits
+	Timeout   time.Duration // per sample: launch + workload + teardown
+}
+
+// Defaults are the documented defaults of `isobench run`.
+func Defaults() Suite {
+	return Suite{
+		Workloads: []string{string(ColdStart)},
+		Reps:      10,
+		Warmup:    2,
+		Limits:    backend.Limits{CPUs: 1, MemoryBytes: 512 << 20},
+		Timeout:   60 * time.Second,
+	}
+}
+
+// QuickReps and QuickWarmup replace the defaults under --quick: six samples
+// are the fewest for which a 95% confidence interval of the median exists.
+const (
+	QuickReps   = 6
+	QuickWarmup = 1
+)
+
+// Validate checks every field and names the first bad one.
+func (s Suite) Validate() error {
+	if s.Reps < 1 {
+		return fmt.Errorf("reps: %d is not allowed; use at least 1 (10 or more for a confidence interval that means something)", s.Reps)
+	}
+	if s.Reps > 100000 {
+		return fmt.Errorf("reps: %d is more than the maximum of 100000", s.Reps)
+	}
+	if s.Warmup < 0 {
+		return fmt.Errorf("warmup: %d is negative; use 0 or more", s.Warmup)
+	}
+	if s.Timeout <= 0 {
+		return fmt.Errorf("timeout: %s is not positive; use e.g. 60s", s.Timeout)
+	}
+	if err := s.Limits.Validate(); err != nil {
+		return err
+	}
+	if len(s.Workloads) == 0 {
+		return fmt.Errorf("workloads: none selected (valid: %s)", strings.Join(WorkloadNames(), ", "))
+	}
+	for _, w := range s.Workloads {
+		if _, err := LookupWorkload(w); err != nil {
+			return err
+		}
+	}
+	known := backend.Names()
+	for _, b := range s.Backends {
+		if !slices.Contains(known, b) {
+			return fmt.Errorf("backends: unknown backend %q (valid: %s)", b, strings.Join(known, ", "))
+		}
+	}
+	if dup := firstDuplicate(s.Backends); dup != "" {
+		return fmt.Errorf("backends: %q listed twice", dup)
+	}
+	if dup := firstDuplicate(s.Workloads); dup != "" {
+		return fmt.Errorf("workloads: %q listed twice", dup)
+	}
+	return nil
+}
+
+func firstDuplicate(xs []string) string {
+	seen := map[string]bool{}
+	for _, x := range xs {
+		if seen[x] {
+			return x
+		}
+		seen[x] = true
+	}
+	return ""
+}
