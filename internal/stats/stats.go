@@ -57,8 +57,7 @@ func Summarize(values []float64, cfg Config) Summary {
 	for _, w := range sum.Warnings {
 		s.Warnings = append(s.Warnings, w.Error())
 	}
-	s.P5 = stat.Quantile(0.05, stat.LinInterp, xs, nil)
-	s.P95 = stat.Quantile(0.95, stat.LinInterp, xs, nil)
+	s.P5, s.P95 = quantile(xs, 0.05), quantile(xs, 0.95)
 	s.Min, s.Max = xs[0], xs[len(xs)-1]
 	if len(xs) > 1 {
 		s.Mean, s.Stddev = stat.MeanStdDev(xs, nil)
@@ -69,4 +68,17 @@ func Summarize(values []float64, cfg Config) Summary {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("fewer than %d samples", cfg.MinSamples))
 	}
 	return s
+}
+
+// quantile interpolates between order statistics (Hyndman & Fan type 7,
+// the default of R and NumPy). gonum's LinInterp is not symmetric for small
+// samples (p5 of 1..10 is 1 but p95 is 9.5), which would bias a spread.
+func quantile(sorted []float64, p float64) float64 {
+	h := float64(len(sorted)-1) * p
+	lo := math.Floor(h)
+	i := int(lo)
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }

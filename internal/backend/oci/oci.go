@@ -83,12 +83,15 @@ type Backend struct {
 var _ backend.Backend = (*Backend)(nil)
 
 func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backend, error) {
+	if err := backend.BecomeSubreaper(); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.name, err)
+	}
 	path, err := exec.LookPath(f.binary)
 	if err != nil {
 		return nil, backend.Unavailable(f.binary+" not found in PATH", "apt-get install "+f.pkg)
 	}
 	dir := filepath.Join(env.WorkDir, string(f.name))
-	rt := &Runtime{Binary: path, Root: filepath.Join(dir, "state"), Global: f.global}
+	rt := &Runtime{Binary: path, Root: filepath.Join(dir, "state"), Global: f.global, Log: env.Log}
 	vctx, cancel := context.WithTimeout(ctx, env.ProbeTimeout)
 	defer cancel()
 	v, err := rt.Version(vctx)
@@ -335,6 +338,7 @@ func (s *sandbox) remove(ctx context.Context) error {
 		cancel()
 	}
 	s.pipes.closeAll()
+	backend.ReapOrphans()
 	if err := os.RemoveAll(s.bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
@@ -360,6 +364,7 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 			errs = append(errs, err)
 		}
 	}
+	backend.ReapOrphans()
 	return ids, errors.Join(errs...)
 }
 

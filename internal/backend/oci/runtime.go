@@ -9,12 +9,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/backend"
 )
 
 // Runtime is a client for one runc-compatible CLI.
@@ -31,6 +34,8 @@ type Runtime struct {
 	Wrapper []string
 	// UnshareMounts starts every command in a new, private mount namespace.
 	UnshareMounts bool
+	// Log receives every command with its duration at debug level.
+	Log *slog.Logger
 }
 
 // killGrace is how long a cancelled runtime command gets after SIGTERM.
@@ -95,11 +100,25 @@ func run(cmd *exec.Cmd) ([]byte, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = &stderr
 	}
-	err := cmd.Run()
+	err := backend.RunChild(cmd)
 	if err != nil {
 		return stdout.Bytes(), commandError(cmd, err, stderr.String())
 	}
 	return stdout.Bytes(), nil
+}
+
+// run executes one command of this runtime and logs how long it took.
+func (r *Runtime) run(cmd *exec.Cmd) ([]byte, error) {
+	start := time.Now()
+	out, err := run(cmd)
+	r.logged(cmd, start, err)
+	return out, err
+}
+
+func (r *Runtime) logged(cmd *exec.Cmd, start time.Time, err error) {
+	if r.Log != nil {
+		r.Log.Debug("runtime command", "cmd", commandName(cmd.Args), "took", time.Since(start), "err", err)
+	}
 }
 
 func commandError(cmd *exec.Cmd, err error, stderr string) error {
@@ -166,24 +185,27 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts *CreateOpt
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.IO.Stdin, opts.IO.Stdout, opts.IO.Stderr
 		// The runtime's own errors go to the container's stderr; the caller
 		// reads that pipe and quotes it.
-		if err := cmd.Run(); err != nil {
+		start := time.Now()
+		err := backend.RunChild(cmd)
+		r.logged(cmd, start, err)
+		if err != nil {
 			return commandError(cmd, err, "")
 		}
 		return nil
 	}
-	_, err := run(cmd)
+	_, err := r.run(cmd)
 	return err
 }
 
 // Start runs the created container's process.
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	_, err := run(r.command(ctx, "start", id))
+	_, err := r.run(r.command(ctx, "start", id))
 	return err
 }
 
 // Kill sends a signal to the container's processes.
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
-	_, err := run(r.command(ctx, "kill", "--all", id, fmt.Sprint(int(sig))))
+	_, err := r.run(r.command(ctx, "kill", "--all", id, fmt.Sprint(int(sig))))
 	return err
 }
 
@@ -201,7 +223,7 @@ func (o *DeleteOpts) args() []string {
 
 // Delete removes a stopped container (or any, with Force).
 func (r *Runtime) Delete(ctx context.Context, id string, opts *DeleteOpts) error {
-	_, err := run(r.command(ctx, append(append([]string{"delete"}, opts.args()...), id)...))
+	_, err := r.run(r.command(ctx, append(append([]string{"delete"}, opts.args()...), id)...))
 	return err
 }
 
@@ -214,7 +236,7 @@ type State struct {
 
 // State returns a container's state.
 func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
-	out, err := run(r.command(ctx, "state", id))
+	out, err := r.run(r.command(ctx, "state", id))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +249,7 @@ func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
 
 // List returns the IDs of every container under Root.
 func (r *Runtime) List(ctx context.Context) ([]string, error) {
-	out, err := run(r.command(ctx, "list", "--format", "json"))
+	out, err := r.run(r.command(ctx, "list", "--format", "json"))
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		_ = cg.Delete()
 		return nil, fmt.Errorf("process: stdout pipe: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := backend.StartChild(cmd); err != nil {
 		_ = cg.Delete()
 		return nil, fmt.Errorf("process: start agent %s: %w", b.env.AgentPath, err)
 	}
@@ -135,7 +135,7 @@ func (s *sandbox) Close(ctx context.Context) error {
 		// Hung or busy agent: the whole process group goes.
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	}
-	werr := s.cmd.Wait()
+	werr := backend.WaitChild(s.cmd)
 	var exitErr *exec.ExitError
 	if werr != nil && !errors.As(werr, &exitErr) {
 		errs = append(errs, fmt.Errorf("wait for agent: %w", werr))

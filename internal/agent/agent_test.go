@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runAgent feeds requests to Main and returns the frames it wrote.
+func runAgent(t *testing.T, ctx context.Context, requests ...Request) []Frame {
+	t.Helper()
+	var in bytes.Buffer
+	for _, r := range requests {
+		b, err := EncodeRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+	}
+	var out bytes.Buffer
+	if err := Main(ctx, time.Now(), &in, &out); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	fr := NewFrameReader(&out)
+	var frames []Frame
+	for {
+		f, err := fr.Next()
+		if err == io.EOF {
+			return frames
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, f)
+	}
+}
+
+func TestAgentReadyRunExit(t *testing.T) {
+	frames := runAgent(t, context.Background(),
+		Request{Op: OpRun, Workload: "noop"},
+		Request{Op: OpRun, Workload: "nope"},
+		Request{Op: OpRun, Workload: "sleep", Params: map[string]string{"duration": "1ms"}},
+		Request{Op: OpExit},
+		Request{Op: OpRun, Workload: "noop"}, // after exit: never answered
+	)
+	var types []FrameType
+	for _, f := range frames {
+		types = append(types, f.Type)
+	}
+	want := []FrameType{FrameReady, FrameResult, FrameError, FrameResult}
+	if len(types) != len(want) {
+		t.Fatalf("frames %v, want %v", types, want)
+	}
+	for i := range want {
+		if types[i] != want[i] {
+			t.Fatalf("frames %v, want %v", types, want)
+		}
+	}
+	r := frames[0].Ready
+	if r.PID == 0 || r.StartToReadyNano < 0 || r.ReadyUnixNano < r.StartUnixNano || r.NumCPU < 1 {
+		t.Fatalf("implausible ready frame %+v", r)
+	}
+	if !strings.Contains(frames[2].Error, `unknown workload "nope"`) {
+		t.Fatalf("error frame %q does not name the workload", frames[2].Error)
+	}
+	if res := frames[3].Result; res.Workload != "sleep" || res.EndUnixNano-res.StartUnixNano < int64(time.Millisecond) {
+		t.Fatalf("sleep result %+v", res)
+	}
+}
+
+func TestAgentSleepStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	frames := runAgent(t, ctx, Request{Op: OpRun, Workload: "sleep"})
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("sleep ignored cancellation")
+	}
+	if len(frames) != 2 || frames[1].Type != FrameError {
+		t.Fatalf("frames %+v, want ready then error", frames)
+	}
+}
+
+func TestFrameReaderSkipsNoise(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString("[    0.123] Linux version 6.1\r\n")
+	fw := NewFrameWriter(&buf)
+	_ = fw.Write(Frame{Type: FrameReady, Ready: &Ready{PID: 1}})
+	buf.WriteString("random console text\n")
+	buf.WriteString("\x1b[0m" + FramePrefix + `{"v":1,"type":"error","error":"x"}` + "\r\n")
+	fr := NewFrameReader(&buf)
+	f1, err := fr.Next()
+	if err != nil || f1.Type != FrameReady || f1.Ready.PID != 1 {
+		t.Fatalf("first frame %+v, %v", f1, err)
+	}
+	f2, err := fr.Next()
+	if err != nil || f2.Type != FrameError || f2.Error != "x" {
+		t.Fatalf("second frame %+v, %v (a frame after console bytes must still parse)", f2, err)
+	}
+	if _, err := fr.Next(); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+	if n := fr.Noise(); !strings.Contains(n, "Linux version") || !strings.Contains(n, "random console text") {
+		t.Fatalf("noise %q lost lines", n)
+	}
+}
+
+func TestFrameReaderRejectsOtherVersion(t *testing.T) {
+	fr := NewFrameReader(strings.NewReader(FramePrefix + `{"v":2,"type":"ready"}` + "\n"))
+	if _, err := fr.Next(); err == nil || !strings.Contains(err.Error(), "protocol v2") {
+		t.Fatalf("err = %v, want a protocol version error", err)
+	}
+}

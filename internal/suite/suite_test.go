@@ -1,0 +1,66 @@
+package suite
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/isobench/isobench/internal/backend/oci"
+	_ "github.com/isobench/isobench/internal/backend/process"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Suite)
+		want   string // "" means valid
+	}{
+		{"defaults", func(*Suite) {}, ""},
+		{"zero reps", func(s *Suite) { s.Reps = 0 }, "reps: 0"},
+		{"negative warmup", func(s *Suite) { s.Warmup = -1 }, "warmup: -1"},
+		{"negative cpus", func(s *Suite) { s.Limits.CPUs = -1 }, "cpus: -1"},
+		{"zero cpus", func(s *Suite) { s.Limits.CPUs = 0 }, "cpus: 0"},
+		{"tiny memory", func(s *Suite) { s.Limits.MemoryBytes = 1024 }, "memory: 1024"},
+		{"negative memory", func(s *Suite) { s.Limits.MemoryBytes = -5 }, "memory: -5"},
+		{"zero timeout", func(s *Suite) { s.Timeout = 0 }, "timeout"},
+		{"unknown backend", func(s *Suite) { s.Backends = []string{"lxc"} }, `unknown backend "lxc" (valid: process, crun, runc, runsc-kvm, runsc-ptrace, runsc-systrap)`},
+		{"unknown workload", func(s *Suite) { s.Workloads = []string{"fork"} }, `unknown workload "fork" (valid: coldstart)`},
+		{"duplicate backend", func(s *Suite) { s.Backends = []string{"runc", "runc"} }, `"runc" listed twice`},
+		{"no workloads", func(s *Suite) { s.Workloads = nil }, "workloads: none"},
+		{"known backends", func(s *Suite) { s.Backends = []string{"process", "runsc-ptrace"} }, ""},
+		{"short timeout is fine", func(s *Suite) { s.Timeout = time.Second }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Defaults()
+			tc.modify(&s)
+			err := s.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("no error, want %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{"512MiB", 512 << 20, false}, {"1GiB", 1 << 30, false}, {"1G", 1 << 30, false},
+		{"256M", 256 << 20, false}, {"4096", 4096, false}, {"1.5GiB", 3 << 29, false},
+		{"64 KiB", 64 << 10, false}, {"lots", 0, true}, {"-1MiB", 0, true}, {"", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseBytes(tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d, bad=%v", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
