@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/isobench/isobench/internal/runner"
 )
@@ -27,10 +28,20 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 // exitCode maps an error to the contract above and prints it once.
 func exitCode(err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "isobench:", err)
+	}
+	return exitCodeQuiet(err)
+}
+
+func exitCodeQuiet(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "isobench:", err)
+	// cobra reports unknown commands and stray arguments as plain errors.
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") {
+		return exitUsage
+	}
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):

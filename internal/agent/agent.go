@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,47 +19,74 @@ import (
 )
 
 // Main runs the agent: it writes a ready frame, then serves requests read from
-// in until an exit request or the end of input. started is the earliest time
-// the process could take (a package variable of main), so that start-to-ready
-// includes flag parsing and every other setup step.
+// in until an exit request or the end of input. An exit request (or the end
+// of input) also cancels a workload that is still running, so a host that
+// gives up on a slow workload gets a prompt, clean exit. started is the
+// earliest time the process could take (a package variable of main), so that
+// start-to-ready includes flag parsing and every other setup step.
 func Main(ctx context.Context, started time.Time, in io.Reader, out io.Writer) error {
 	fw := NewFrameWriter(out)
 	ready := time.Now()
 	if err := fw.Write(Frame{Type: FrameReady, Ready: readyInfo(started, ready)}); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var req Request
-		if err := json.Unmarshal(line, &req); err != nil {
-			if werr := fw.Write(Frame{Type: FrameError, Error: fmt.Sprintf("bad request %q: %v", truncate(string(line), 200), err)}); werr != nil {
-				return werr
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	requests := make(chan Request)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(requests)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
+		for sc.Scan() {
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 {
+				continue
 			}
-			continue
+			var req Request
+			if err := json.Unmarshal(line, &req); err != nil {
+				req = Request{Op: "invalid", Workload: fmt.Sprintf("bad request %q: %v", truncate(string(line), 200), err)}
+			}
+			if req.Op == OpExit {
+				cancel(errExitRequested) // stops a running workload at once
+				return
+			}
+			select {
+			case requests <- req:
+			case <-ctx.Done():
+				return
+			}
 		}
+		readErr <- sc.Err()
+	}()
+	for req := range requests {
+		var f Frame
 		switch req.Op {
-		case OpExit:
-			return nil
 		case OpRun:
-			if err := fw.Write(run(ctx, req)); err != nil {
-				return err
-			}
+			f = run(ctx, req)
+		case "invalid":
+			f = Frame{Type: FrameError, Error: req.Workload}
 		default:
-			if err := fw.Write(Frame{Type: FrameError, Error: fmt.Sprintf("unknown op %q (valid: run, exit)", req.Op)}); err != nil {
-				return err
-			}
+			f = Frame{Type: FrameError, Error: fmt.Sprintf("unknown op %q (valid: run, exit)", req.Op)}
+		}
+		if context.Cause(ctx) == errExitRequested {
+			return nil // the host no longer waits for this result
+		}
+		if err := fw.Write(f); err != nil {
+			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read requests: %w", err)
+	select {
+	case err := <-readErr:
+		if err != nil {
+			return fmt.Errorf("read requests: %w", err)
+		}
+	default:
 	}
 	return nil
 }
+
+var errExitRequested = errors.New("exit requested")
 
 func run(ctx context.Context, req Request) Frame {
 	if req.V != ProtocolVersion {

@@ -43,12 +43,17 @@ func TestAgentReadyRunExit(t *testing.T) {
 		Request{Op: OpRun, Workload: "noop"},
 		Request{Op: OpRun, Workload: "nope"},
 		Request{Op: OpRun, Workload: "sleep", Params: map[string]string{"duration": "1ms"}},
+		Request{Op: OpRun, Workload: "noop"},
 		Request{Op: OpExit},
 		Request{Op: OpRun, Workload: "noop"}, // after exit: never answered
 	)
 	var types []FrameType
 	for _, f := range frames {
 		types = append(types, f.Type)
+	}
+	// The exit request may cancel the last noop before its frame is written.
+	if len(types) == 5 {
+		types = types[:4]
 	}
 	want := []FrameType{FrameReady, FrameResult, FrameError, FrameResult}
 	if len(types) != len(want) {
@@ -112,5 +117,29 @@ func TestFrameReaderRejectsOtherVersion(t *testing.T) {
 	fr := NewFrameReader(strings.NewReader(FramePrefix + `{"v":2,"type":"ready"}` + "\n"))
 	if _, err := fr.Next(); err == nil || !strings.Contains(err.Error(), "protocol v2") {
 		t.Fatalf("err = %v, want a protocol version error", err)
+	}
+}
+
+func TestExitCancelsRunningWorkload(t *testing.T) {
+	inR, inW := io.Pipe()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- Main(context.Background(), time.Now(), inR, &out) }()
+	for _, r := range []Request{{Op: OpRun, Workload: "sleep"}, {Op: OpExit}} {
+		b, _ := EncodeRequest(r)
+		if _, err := inW.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("exit did not stop a running sleep")
+	}
+	if n := strings.Count(out.String(), FramePrefix); n != 1 {
+		t.Fatalf("%d frames, want only ready:\n%s", n, out.String())
 	}
 }

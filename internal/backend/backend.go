@@ -97,8 +97,26 @@ type Env struct {
 	// ProbeTimeout bounds every availability probe, so a hanging runtime
 	// is reported as unavailable rather than hanging detection.
 	ProbeTimeout time.Duration
-	Log          *slog.Logger
+	// LaunchMode selects how backends whose runtime offers both drive it.
+	LaunchMode LaunchMode
+	Log        *slog.Logger
 }
+
+// LaunchMode is how an OCI runtime is driven.
+type LaunchMode string
+
+const (
+	// LaunchPhased calls create, start and delete separately, as containerd
+	// and Docker do, so each phase is timed on its own (the default).
+	LaunchPhased LaunchMode = "phased"
+	// LaunchOneshot makes a single foreground `run` call that also deletes
+	// the container, as `runc run` from a shell does; phases come from the
+	// agent's clock instead.
+	LaunchOneshot LaunchMode = "oneshot"
+)
+
+// LaunchModes lists the valid modes.
+func LaunchModes() []LaunchMode { return []LaunchMode{LaunchPhased, LaunchOneshot} }
 
 // Backend launches sandboxes of one isolation technology.
 type Backend interface {

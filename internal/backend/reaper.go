@@ -155,3 +155,29 @@ func childPIDs(self int) []int {
 	}
 	return pids
 }
+
+// Adopt marks an orphan re-parented to this process as owned, so that
+// ReapOrphans leaves its exit status to WaitAdopted. Call it while the
+// process cannot yet have exited (a created but not started container).
+func Adopt(pid int) {
+	children.ownedMu.Lock()
+	children.owned[pid] = true
+	children.ownedMu.Unlock()
+}
+
+// WaitAdopted waits for an adopted process to exit and reaps it.
+func WaitAdopted(pid int) error {
+	defer func() {
+		children.ownedMu.Lock()
+		delete(children.owned, pid)
+		children.ownedMu.Unlock()
+	}()
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return err
+	}
+}

@@ -12,13 +12,14 @@ import (
 type Phase string
 
 const (
-	PhaseSpawn  Phase = "spawn"  // process backend: fork/exec returned
-	PhaseCgroup Phase = "cgroup" // process backend: placed in its limits cgroup
-	PhaseCreate Phase = "create" // OCI: `runtime create` returned
-	PhaseStart  Phase = "start"  // OCI: `runtime start` returned
-	PhaseReady  Phase = "ready"  // agent's ready frame received by the host
-	PhaseExit   Phase = "exit"   // agent process gone (its output closed)
-	PhaseDelete Phase = "delete" // runtime state, cgroups and bundle removed
+	PhaseSpawn   Phase = "spawn"   // process backend: fork/exec returned
+	PhaseCgroup  Phase = "cgroup"  // process backend: placed in its limits cgroup
+	PhaseRuntime Phase = "runtime" // OCI one-shot: launch → agent's first Go code (agent clock)
+	PhaseCreate  Phase = "create"  // OCI: `runtime create` returned
+	PhaseStart   Phase = "start"   // OCI: `runtime start` returned
+	PhaseReady   Phase = "ready"   // agent's ready frame received by the host
+	PhaseExit    Phase = "exit"    // agent process gone (its output closed)
+	PhaseDelete  Phase = "delete"  // runtime state, cgroups and bundle removed
 )
 
 // Mark is one point on a timeline.
@@ -53,6 +54,25 @@ func (t *Timeline) Mark(p Phase) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.marks = append(t.marks, Mark{p, now})
+}
+
+// MarkAt records that phase p ended at t, a time read from a clock the host
+// shares (the agent's, in a sandbox on the host kernel). A t outside the
+// timeline so far is clamped, so phases never run backwards.
+func (t *Timeline) MarkAt(p Phase, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := t.launch
+	if n := len(t.marks); n > 0 {
+		prev = t.marks[n-1].At
+	}
+	if at.Before(prev) {
+		at = prev
+	}
+	if now := time.Now(); at.After(now) {
+		at = now
+	}
+	t.marks = append(t.marks, Mark{p, at})
 }
 
 // SetReady keeps the agent's ready frame, for its own clock points.

@@ -57,6 +57,7 @@ type Config struct {
 	Limits      backend.Limits `json:"limits"`
 	TimeoutSec  float64        `json:"timeout_sec"`
 	Interleaved bool           `json:"interleaved"`
+	LaunchMode  string         `json:"launch_mode"`
 }
 
 // BackendRecord is a backend considered by the run, used or not.

@@ -86,12 +86,12 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		Schema: result.SchemaVersion, ID: runID, Isobench: o.Build, Command: o.Command,
 		Config: result.Config{
 			Backends: s.Backends, Workloads: s.Workloads, Reps: s.Reps, Warmup: s.Warmup, Quick: s.Quick,
-			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true,
+			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true, LaunchMode: string(s.LaunchMode),
 		},
 		Host: hostinfo.Collect(), StartedAt: time.Now().UTC(), Status: result.StatusRunning,
 	}
 	out := filepath.Join(o.OutDir, ResultsFile)
-	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, Log: log}
+	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, Log: log}
 
 	var names []backend.Name
 	for _, n := range s.Backends {

@@ -71,16 +71,19 @@ type Suite struct {
 	Quick     bool
 	Limits    backend.Limits
 	Timeout   time.Duration // per sample: launch + workload + teardown
+	// LaunchMode: how OCI runtimes are driven (see backend.LaunchMode).
+	LaunchMode backend.LaunchMode
 }
 
 // Defaults are the documented defaults of `isobench run`.
 func Defaults() Suite {
 	return Suite{
-		Workloads: []string{string(ColdStart)},
-		Reps:      10,
-		Warmup:    2,
-		Limits:    backend.Limits{CPUs: 1, MemoryBytes: 512 << 20},
-		Timeout:   60 * time.Second,
+		Workloads:  []string{string(ColdStart)},
+		Reps:       10,
+		Warmup:     2,
+		Limits:     backend.Limits{CPUs: 1, MemoryBytes: 512 << 20},
+		Timeout:    60 * time.Second,
+		LaunchMode: backend.LaunchPhased,
 	}
 }
 
@@ -104,6 +107,9 @@ func (s Suite) Validate() error {
 	}
 	if s.Timeout <= 0 {
 		return fmt.Errorf("timeout: %s is not positive; use e.g. 60s", s.Timeout)
+	}
+	if !slices.Contains(backend.LaunchModes(), s.LaunchMode) {
+		return fmt.Errorf("oci-mode: %q is not one of %v", s.LaunchMode, backend.LaunchModes())
 	}
 	if err := s.Limits.Validate(); err != nil {
 		return err

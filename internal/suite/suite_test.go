@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"duplicate backend", func(s *Suite) { s.Backends = []string{"runc", "runc"} }, `"runc" listed twice`},
 		{"no workloads", func(s *Suite) { s.Workloads = nil }, "workloads: none"},
 		{"known backends", func(s *Suite) { s.Backends = []string{"process", "runsc-ptrace"} }, ""},
+		{"bad launch mode", func(s *Suite) { s.LaunchMode = "fast" }, `oci-mode: "fast" is not one of [phased oneshot]`},
+		{"oneshot", func(s *Suite) { s.LaunchMode = "oneshot" }, ""},
 		{"short timeout is fine", func(s *Suite) { s.Timeout = time.Second }, ""},
 	}
 	for _, tc := range tests {

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
@@ -97,6 +100,13 @@ func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backen
 	v, err := rt.Version(vctx)
 	if err != nil {
 		return nil, backend.Unavailable(fmt.Sprintf("%s --version failed: %v", path, err), "reinstall with apt-get install --reinstall "+f.pkg)
+	}
+	if v.Version == "VERSION_MISSING" || v.Version == "" {
+		// A runsc built with `go install` has no version stamped in; the Go
+		// build info still names the module version it was built from.
+		if bi, err := buildinfo.ReadFile(path); err == nil && bi.Main.Version != "" {
+			v.Version = bi.Main.Path + "@" + bi.Main.Version
+		}
 	}
 	// Copy the flavor: prepare may add notes for this host only.
 	fl := *f
@@ -189,29 +199,73 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	s.conn = backend.NewAgentConn(p.stdinW, p.stdoutR, stderr)
 
 	s.tl = backend.NewTimeline()
-	err = b.rt.Create(ctx, spec.ID, bundle, &CreateOpts{PidFile: filepath.Join(bundle, "pid"), IO: p.child()})
+	launch := s.launchPhased
+	if b.env.LaunchMode == backend.LaunchOneshot {
+		launch = s.launchOneshot
+	}
+	if err := launch(ctx, stderr, stderrDone); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launchPhased creates, starts and waits for ready as separate timed steps.
+func (s *sandbox) launchPhased(ctx context.Context, stderr *backend.TailBuffer, stderrDone chan struct{}) error {
+	b, p := s.b, s.pipes
+	err := b.rt.Create(ctx, s.id, s.bundle, &CreateOpts{PidFile: filepath.Join(s.bundle, "pid"), IO: p.child()})
 	p.closeChildEnds()
 	s.created = true
 	if err != nil {
 		s.cleanup(ctx)
 		// The runtime's own message went to the container's stderr pipe.
 		<-stderrDone
-		return nil, fmt.Errorf("%s create: %w: %s", b.f.name, err, stderr.String())
+		return fmt.Errorf("%s create: %w: %s", b.f.name, err, stderr.String())
 	}
 	s.tl.Mark(backend.PhaseCreate)
-	if err := b.rt.Start(ctx, spec.ID); err != nil {
+	if err := b.rt.Start(ctx, s.id); err != nil {
 		s.cleanup(ctx)
-		return nil, fmt.Errorf("%s start: %w", b.f.name, err)
+		return fmt.Errorf("%s start: %w", b.f.name, err)
 	}
 	s.tl.Mark(backend.PhaseStart)
+	return s.waitReady(ctx)
+}
+
+// launchOneshot makes one foreground `run` call that lives as long as the
+// container; the split before ready comes from the agent's own clock.
+func (s *sandbox) launchOneshot(ctx context.Context, stderr *backend.TailBuffer, stderrDone chan struct{}) error {
+	b, p := s.b, s.pipes
+	// The run process outlives Launch: it must not die with Launch's ctx.
+	cmd := b.rt.command(context.WithoutCancel(ctx), "run", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, "pid"), s.id)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdinR, p.stdoutW, p.stderrW
+	err := backend.StartChild(cmd)
+	p.closeChildEnds()
+	s.created = true
+	if err != nil {
+		s.cleanup(ctx)
+		return fmt.Errorf("%s run: %w", b.f.name, err)
+	}
+	s.runCmd = cmd
+	s.runDone = make(chan error, 1)
+	go func() { s.runDone <- backend.WaitChild(cmd) }()
+	if err := s.waitReady(ctx); err != nil {
+		<-stderrDone
+		return fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return nil
+}
+
+func (s *sandbox) waitReady(ctx context.Context) error {
 	ready, err := s.conn.WaitReady(ctx)
 	if err != nil {
 		s.cleanup(ctx)
-		return nil, fmt.Errorf("%s: %w", b.f.name, err)
+		return fmt.Errorf("%s: %w", s.b.f.name, err)
+	}
+	if s.runCmd != nil {
+		s.tl.MarkAt(backend.PhaseRuntime, time.Unix(0, ready.StartUnixNano))
 	}
 	s.tl.Mark(backend.PhaseReady)
 	s.tl.SetReady(ready)
-	return s, nil
+	return nil
 }
 
 // pipes are the container's stdio. The child ends go to `create`, which
@@ -269,6 +323,8 @@ type sandbox struct {
 	stderrDone chan struct{}
 	created    bool
 	closed     bool
+	runCmd     *exec.Cmd  // one-shot mode: the foreground `run`
+	runDone    chan error // its exit
 }
 
 func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
@@ -328,7 +384,16 @@ func (s *sandbox) kill(ctx context.Context) {
 func (s *sandbox) remove(ctx context.Context) error {
 	s.closed = true
 	var errs []error
-	if s.created {
+	if s.runCmd != nil {
+		// `run` deletes the container itself once its process has exited.
+		select {
+		case <-s.runDone:
+		case <-time.After(deleteLimit):
+			_ = syscall.Kill(-s.runCmd.Process.Pid, syscall.SIGKILL)
+			<-s.runDone
+		}
+	}
+	if s.created && !s.runExitedClean() {
 		dctx, cancel := context.WithTimeout(ctx, deleteLimit)
 		if err := s.b.rt.Delete(dctx, s.id, nil); err != nil {
 			if ferr := s.b.rt.Delete(dctx, s.id, &DeleteOpts{Force: true}); ferr != nil && !notExist(ferr) {
@@ -343,6 +408,12 @@ func (s *sandbox) remove(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// runExitedClean reports whether a one-shot `run` finished by itself with
+// status 0, in which case it has already deleted the container.
+func (s *sandbox) runExitedClean() bool {
+	return s.runCmd != nil && s.runCmd.ProcessState != nil && s.runCmd.ProcessState.Success()
 }
 
 // notExist recognises the runtimes' "no such container" message: a create
@@ -365,7 +436,80 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 		}
 	}
 	backend.ReapOrphans()
+	// runsc keeps an empty network namespace mounted at <root>/null-netns on
+	// purpose, for later gofers to share; it is runtime state, not a leak.
+	nullNetns := filepath.Join(b.rt.Root, "null-netns")
+	if _, err := os.Stat(nullNetns); err == nil {
+		if err := unix.Unmount(nullNetns, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", nullNetns, err))
+		}
+		_ = os.Remove(nullNetns)
+	}
 	return ids, errors.Join(errs...)
 }
 
 var _ backend.Sweeper = (*Backend)(nil)
+
+// BareRun runs the container that Launch would create, from an identical
+// bundle, through the bare runtime CLI with no harness in between: the
+// baseline for measuring isobench's own overhead. One-shot mode is a single
+// `run`; phased mode is `create`, `start`, a wait for the container's exit
+// and `delete`, the same calls Launch makes. The agent's stdin is empty, so
+// it exits right after its ready frame, as it does when isobench sends it
+// the exit request.
+func (b *Backend) BareRun(ctx context.Context, id string, limits backend.Limits) (time.Duration, error) {
+	if err := backend.ValidID(id); err != nil {
+		return 0, err
+	}
+	bundle := filepath.Join(b.bundles, id)
+	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits)); err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(bundle)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	pidFile := filepath.Join(bundle, "pid")
+	start := time.Now()
+	if b.env.LaunchMode == backend.LaunchOneshot {
+		cmd := b.rt.command(ctx, "run", "--bundle", bundle, id)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+		err = backend.RunChild(cmd)
+	} else {
+		err = b.barePhased(ctx, id, bundle, pidFile, devnull)
+	}
+	took := time.Since(start)
+	backend.ReapOrphans()
+	if err != nil {
+		_ = b.rt.Delete(context.WithoutCancel(ctx), id, &DeleteOpts{Force: true})
+		return 0, fmt.Errorf("%s bare %s: %w", b.f.name, b.env.LaunchMode, err)
+	}
+	return took, nil
+}
+
+func (b *Backend) barePhased(ctx context.Context, id, bundle, pidFile string, devnull *os.File) error {
+	if err := b.rt.Create(ctx, id, bundle, &CreateOpts{PidFile: pidFile, IO: &IO{devnull, devnull, devnull}}); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return fmt.Errorf("pid file holds %q", raw)
+	}
+	// The created container waits for start, so it cannot exit before this.
+	backend.Adopt(pid)
+	if err := b.rt.Start(ctx, id); err != nil {
+		_ = b.rt.Kill(ctx, id, syscall.SIGKILL)
+		_ = backend.WaitAdopted(pid)
+		return err
+	}
+	if err := backend.WaitAdopted(pid); err != nil {
+		return fmt.Errorf("wait for container exit: %w", err)
+	}
+	return b.rt.Delete(ctx, id, nil)
+}

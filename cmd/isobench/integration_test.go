@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/runner"
+	"github.com/isobench/isobench/internal/testutil"
+)
+
+// These tests run the real binary against the real runtimes found here.
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	testutil.RequireRoot(t)
+	bin, err := testutil.BuildIsobench(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// availableBackends asks the binary which backends work here.
+func availableBackends(t *testing.T, bin string, want ...string) []string {
+	t.Helper()
+	out, err := exec.Command(bin, "backends", "--json").Output()
+	if err != nil {
+		t.Fatalf("isobench backends: %v", err)
+	}
+	var got []string
+	for _, w := range want {
+		if bytes.Contains(out, []byte(`"name": "`+w+`"`)) && availableIn(out, w) {
+			got = append(got, w)
+		} else {
+			t.Logf("%s not available here; not part of this test", w)
+		}
+	}
+	return got
+}
+
+func availableIn(js []byte, name string) bool {
+	i := bytes.Index(js, []byte(`"name": "`+name+`"`))
+	rest := js[i:]
+	if j := bytes.Index(rest[1:], []byte(`"name": "`)); j > 0 {
+		rest = rest[:j]
+	}
+	return bytes.Contains(rest, []byte(`"available": true`))
+}
+
+// checkClean asserts that the run with this id left nothing anywhere.
+func checkClean(t *testing.T, runID string) {
+	t.Helper()
+	workDir := filepath.Join("/run/isobench", runID)
+	if leaks := runner.Leaks(workDir, backend.IDPrefix+runID); len(leaks) > 0 {
+		t.Errorf("run %s left: %v", runID, leaks)
+	}
+	if entries, err := os.ReadDir("/run/isobench"); err == nil && len(entries) > 0 {
+		t.Errorf("/run/isobench not empty: %v", entries)
+	}
+}
+
+func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
+	bin := buildBinary(t)
+	backends := availableBackends(t, bin, "process", "runc", "crun", "runsc-ptrace")
+	if len(backends) == 0 {
+		t.Skip("no backend available")
+	}
+	// Interrupt after different numbers of samples, so that the signal lands
+	// in different phases of a launch.
+	for _, after := range []int{0, 1, 3, 5} {
+		t.Run(strings.Repeat("i", after+1), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--reps", "50", "--warmup", "0", "--out", out)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			resultsPath := filepath.Join(out, "results.json")
+			deadline := time.Now().Add(60 * time.Second)
+			var before *result.Run
+			for after > 0 && time.Now().Before(deadline) {
+				if run, err := result.ReadFile(resultsPath); err == nil && len(run.Samples) >= after {
+					before = run
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if after == 0 {
+				time.Sleep(150 * time.Millisecond) // during backend detection
+			}
+			// Ctrl-C reaches the whole foreground process group; isobench
+			// keeps runtimes in their own groups and cleans up itself.
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+				t.Fatalf("exit: %v, want code %d; stderr:\n%s", err, exitInterrupted, stderr.String())
+			}
+			run, err := result.ReadFile(resultsPath)
+			if after == 0 {
+				if err == nil {
+					checkClean(t, run.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("results after interrupt: %v", err)
+			}
+			if run.Status != result.StatusInterrupted {
+				t.Errorf("status %q, want interrupted", run.Status)
+			}
+			if before == nil || len(run.Samples) < len(before.Samples) {
+				t.Fatalf("samples lost: had %v before the signal, %d after", before != nil, len(run.Samples))
+			}
+			for _, s := range run.Samples {
+				if s.Error != "" {
+					t.Errorf("sample %d failed: %s", s.Seq, s.Error)
+				}
+			}
+			checkClean(t, run.ID)
+		})
+	}
+}
+
+func TestHungWorkloadTimesOutAndCleansUp(t *testing.T) {
+	bin := buildBinary(t)
+	backends := availableBackends(t, bin, "process", "runc", "runsc-ptrace")
+	if len(backends) == 0 {
+		t.Skip("no backend available")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--workloads", "idle",
+		"--reps", "1", "--warmup", "0", "--timeout", "2s", "--out", out)
+	combined, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailure {
+		t.Fatalf("exit: %v, want %d (samples failed); output:\n%s", err, exitFailure, combined)
+	}
+	run, err := result.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Samples) != len(backends) {
+		t.Fatalf("%d samples, want %d", len(run.Samples), len(backends))
+	}
+	for _, s := range run.Samples {
+		if !strings.Contains(s.Error, "timeout") {
+			t.Errorf("%s: error %q does not report the timeout", s.Backend, s.Error)
+		}
+		if _, ok := s.Value("phase.delete"); !ok {
+			t.Errorf("%s: teardown of the hung sandbox was not recorded", s.Backend)
+		}
+	}
+	checkClean(t, run.ID)
+}
+
+func TestRunWritesResultsAndTable(t *testing.T) {
+	bin := buildBinary(t)
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(bin, "run", "--backends", "process", "--reps", "6", "--warmup", "1", "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"COLD START", "process", "95% CI", "phases"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if strings.Contains(stdout.String(), "[1/") {
+		t.Error("progress went to stdout; it belongs on stderr")
+	}
+	run, err := result.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != result.StatusComplete || len(run.Samples) != 7 || run.Host.CPUs == 0 || run.Host.Kernel == "" ||
+		len(run.Command) == 0 || run.Config.Reps != 6 {
+		t.Fatalf("results incomplete: status %s, %d samples, host %+v", run.Status, len(run.Samples), run.Host)
+	}
+	warm := 0
+	for _, s := range run.Samples {
+		if s.Warmup {
+			warm++
+		}
+		if _, ok := s.Value("coldstart"); !ok {
+			t.Errorf("sample %d has no coldstart", s.Seq)
+		}
+	}
+	if warm != 1 {
+		t.Errorf("%d warm-up samples, want 1", warm)
+	}
+	// A second run into the same directory must not overwrite it.
+	again := exec.Command(bin, "run", "--backends", "process", "--out", out)
+	err = again.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("rerun into a used --out: %v, want exit %d", err, exitUsage)
+	}
+	checkClean(t, run.ID)
+}
