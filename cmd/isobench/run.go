@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,10 +104,12 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})
 	if run != nil && len(run.Samples) > 0 {
-		if werr := report.WriteText(g.stdout, run); werr != nil && err == nil {
+		summary := filepath.Join(o.out, "summary.txt")
+		werr := errors.Join(report.WriteText(g.stdout, run), report.WriteTextFile(summary, run))
+		if werr != nil && err == nil {
 			err = werr
 		}
-		fmt.Fprintf(g.stderr, "results: %s\n", filepath.Join(o.out, runner.ResultsFile))
+		fmt.Fprintf(g.stderr, "results: %s (summary: %s)\n", filepath.Join(o.out, runner.ResultsFile), summary)
 	} else {
 		// Nothing measured: do not leave an empty output directory behind.
 		_ = os.Remove(o.out)

@@ -83,3 +83,6 @@ func Summarize(run *result.Run, cfg stats.Config) []Row {
 	}
 	return out
 }
+
+// DefaultStats are the statistics settings reports use.
+func DefaultStats() stats.Config { return stats.DefaultConfig }

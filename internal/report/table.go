@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -19,8 +20,8 @@ import (
 func WriteText(w io.Writer, run *result.Run) error {
 	rows := Summarize(run, stats.DefaultConfig)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "isobench %s · run %s · %s · limits %.4g CPU, %s per sandbox · %d reps + %d warm-up\n",
-		run.Isobench.Version, run.ID, run.Status, run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup)
+	fmt.Fprintf(tw, "isobench %s · run %s · %s · limits %.4g CPU, %s per sandbox · %d reps + %d warm-up, interleaved · OCI launch %s\n",
+		run.Isobench.Version, run.ID, run.Status, run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup, run.Config.LaunchMode)
 	fmt.Fprintf(tw, "host: %s · %d CPUs · kernel %s · cgroups %s\n\n", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout)
 
 	for _, wl := range run.Config.Workloads {
@@ -209,4 +210,20 @@ func firstField(s string) string {
 		return f[0]
 	}
 	return s
+}
+
+// WriteTextFile writes the terminal summary to path (atomically).
+func WriteTextFile(path string, run *result.Run) error {
+	var b strings.Builder
+	if err := WriteText(&b, run); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
 }
