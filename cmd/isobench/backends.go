@@ -13,6 +13,7 @@ import (
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/runner"
 )
 
 type backendsOptions struct {
@@ -52,7 +53,9 @@ func runBackends(ctx context.Context, g *globals, o *backendsOptions) error {
 		return fmt.Errorf("work dir: %w", err)
 	}
 	defer func() {
-		os.RemoveAll(work)
+		if err := runner.RemoveWorkDir(work); err != nil {
+			fmt.Fprintln(g.stderr, "isobench: cleanup:", err)
+		}
 		os.Remove(root)
 	}()
 	env := backend.Env{AgentPath: self, WorkDir: work, RunID: "detect", ProbeTimeout: o.probeTimeout, Log: g.logger()}

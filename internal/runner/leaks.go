@@ -119,9 +119,9 @@ func processesOf(dir, prefix string) []string {
 	return out
 }
 
-// removeWorkDir unmounts anything left below dir (never following a mount
+// RemoveWorkDir unmounts anything left below dir (never following a mount
 // into someone else's files) and removes it.
-func removeWorkDir(dir string) error {
+func RemoveWorkDir(dir string) error {
 	mounts := mountsUnder(dir, "\x00")
 	// Deepest first.
 	for i := len(mounts) - 1; i >= 0; i-- {

@@ -157,7 +157,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			}
 		}
 	}
-	if err := removeWorkDir(workDir); err != nil {
+	if err := RemoveWorkDir(workDir); err != nil {
 		run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
 	}
 	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share it

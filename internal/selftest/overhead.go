@@ -14,6 +14,7 @@ import (
 	"golang.org/x/perf/benchmath"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/runner"
 	"github.com/isobench/isobench/internal/stats"
 )
 
@@ -85,7 +86,7 @@ func compareMode(ctx context.Context, o Options, mode backend.LaunchMode) (*Comp
 		return nil, "", err
 	}
 	defer os.Remove(o.WorkRoot)
-	defer os.RemoveAll(work)
+	defer func() { _ = runner.RemoveWorkDir(work) }()
 	env := backend.Env{AgentPath: o.AgentPath, WorkDir: work, RunID: runID, ProbeTimeout: 20 * time.Second, LaunchMode: mode, Log: o.Log}
 	dets, err := backend.Detect(ctx, env, []backend.Name{o.Backend})
 	if err != nil {

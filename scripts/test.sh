@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then vets, checks
+# formatting and runs every test with the race detector. Integration tests
+# launch real sandboxes and need root; without it they skip with the reason.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -eq 0 ]]; then
+	bash scripts/install-deps.sh
+else
+	echo "test: not root: dependencies not installed, integration tests will skip" >&2
+fi
+export PATH="/usr/local/go/bin:$PATH" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+
+echo "== go vet"
+go vet ./...
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [[ -n $unformatted ]]; then
+	echo "gofmt needed on: $unformatted" >&2
+	exit 1
+fi
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
