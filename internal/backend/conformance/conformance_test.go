@@ -85,14 +85,25 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend.Backend, env ba
 	}
 }
 
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func launch(t *testing.T, ctx context.Context, b backend.Backend, env backend.Env, suffix string, l backend.Limits) backend.Sandbox {
+	t.Helper()
+	sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-" + suffix, Limits: l})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	return sb
+}
+
 func TestLaunchRunClose(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-1", Limits: limits})
-		if err != nil {
-			t.Fatalf("launch: %v", err)
-		}
+		ctx := testContext(t)
+		sb := launch(t, ctx, b, env, "1", limits)
 		res, err := sb.Run(ctx, agent.Request{Workload: "noop"})
 		if err != nil || res.Workload != "noop" {
 			t.Fatalf("run noop: %+v, %v", res, err)
@@ -140,13 +151,10 @@ func TestLaunchRunClose(t *testing.T) {
 // everything, and quickly.
 func TestHungSandboxIsRemoved(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
-		sb, err := b.Launch(context.Background(), backend.Spec{ID: backend.IDPrefix + env.RunID + "-hang", Limits: limits})
-		if err != nil {
-			t.Fatalf("launch: %v", err)
-		}
+		sb := launch(t, testContext(t), b, env, "hang", limits)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
-		_, err = sb.Run(ctx, agent.Request{Workload: "sleep"})
+		_, err := sb.Run(ctx, agent.Request{Workload: "sleep"})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("hung run: err = %v, want deadline exceeded", err)
 		}
@@ -163,12 +171,8 @@ func TestHungSandboxIsRemoved(t *testing.T) {
 // A crashed sandbox: its agent is killed from outside.
 func TestCrashedSandboxIsRemoved(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-crash", Limits: limits})
-		if err != nil {
-			t.Fatalf("launch: %v", err)
-		}
+		ctx := testContext(t)
+		sb := launch(t, ctx, b, env, "crash", limits)
 		st, err := sb.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -203,17 +207,9 @@ func TestCancelledLaunchLeavesNothing(t *testing.T) {
 
 func TestLimitsAreApplied(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
-		if b.Info().Kind == backend.KindGVisor {
-			// The sentry's cgroup holds the whole sandbox; checked through
-			// the cgroup files below like the others.
-		}
+		ctx := testContext(t)
+		sb := launch(t, ctx, b, env, "limits", backend.Limits{CPUs: 0.5, MemoryBytes: 300 << 20})
 		id := backend.IDPrefix + env.RunID + "-limits"
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sb, err := b.Launch(ctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 0.5, MemoryBytes: 300 << 20}})
-		if err != nil {
-			t.Fatalf("launch: %v", err)
-		}
 		defer sb.Close(ctx)
 		mem, quota := readLimits(t, id)
 		if mem != 300<<20 {
