@@ -58,10 +58,11 @@ func runBackends(ctx context.Context, g *globals, o *backendsOptions) error {
 		}
 		os.Remove(root)
 	}()
-	env := backend.Env{AgentPath: self, WorkDir: work, RunID: "detect", ProbeTimeout: o.probeTimeout, Log: g.logger()}
+	runID := fmt.Sprintf("detect-%d", os.Getpid())
+	env := backend.Env{AgentPath: self, WorkDir: work, RunID: runID, ProbeTimeout: o.probeTimeout, Log: g.logger()}
 	dets, err := backend.Detect(ctx, env, nil)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	var recs []result.BackendRecord
 	for _, d := range dets {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,15 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// interrupted marks err as an interruption when ctx was cancelled by a
+// signal, so that every command exits 130 alike.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, runner.ErrInterrupted) {
+		return fmt.Errorf("%w: %v", runner.ErrInterrupted, err)
+	}
+	return err
+}
 
 // exitCode maps an error to the contract above and prints it once.
 func exitCode(err error) int {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,44 +76,70 @@ func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
 	if len(backends) == 0 {
 		t.Skip("no backend available")
 	}
-	// Interrupt after different numbers of samples, so that the signal lands
-	// in different phases of a launch.
-	for _, after := range []int{0, 1, 3, 5} {
-		t.Run(strings.Repeat("i", after+1), func(t *testing.T) {
+	// The signal lands during backend detection, during the first sample
+	// (right after the plan is announced), and after some samples, so that
+	// it hits different phases of a launch.
+	tests := []struct {
+		name    string
+		trigger string // stderr line prefix after which SIGINT is sent
+		samples int    // samples known to be saved before the signal
+	}{
+		{"during detection", "", 0},
+		{"during first sample", "", -1},
+		{"after 1 sample", "[1/", 1},
+		{"after 3 samples", "[3/", 3},
+		{"after 5 samples", "[5/", 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--reps", "50", "--warmup", "0", "--out", out)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			resultsPath := filepath.Join(out, "results.json")
-			deadline := time.Now().Add(60 * time.Second)
-			var before *result.Run
-			for after > 0 && time.Now().Before(deadline) {
-				if run, err := result.ReadFile(resultsPath); err == nil && len(run.Samples) >= after {
-					before = run
-					break
+			var log bytes.Buffer
+			lines := bufio.NewScanner(stderr)
+			switch {
+			case tc.samples == 0:
+				time.Sleep(150 * time.Millisecond)
+			default:
+				trigger := tc.trigger
+				if tc.samples < 0 {
+					trigger = fmt.Sprint(len(backends)*50, " samples to take")
 				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			if after == 0 {
-				time.Sleep(150 * time.Millisecond) // during backend detection
+				for lines.Scan() {
+					log.WriteString(lines.Text() + "\n")
+					if strings.HasPrefix(lines.Text(), trigger) || strings.HasSuffix(lines.Text(), trigger) {
+						break
+					}
+				}
 			}
 			// Ctrl-C reaches the whole foreground process group; isobench
 			// keeps runtimes in their own groups and cleans up itself.
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
-			err := cmd.Wait()
+			for lines.Scan() {
+				log.WriteString(lines.Text() + "\n")
+			}
+			err = cmd.Wait()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-				t.Fatalf("exit: %v, want code %d; stderr:\n%s", err, exitInterrupted, stderr.String())
+				t.Fatalf("exit: %v, want code %d; stderr:\n%s", err, exitInterrupted, log.String())
 			}
-			run, err := result.ReadFile(resultsPath)
-			if after == 0 {
+			run, err := result.ReadFile(filepath.Join(out, "results.json"))
+			if tc.samples <= 0 {
 				if err == nil {
+					if run.Status != result.StatusInterrupted {
+						t.Errorf("status %q, want interrupted", run.Status)
+					}
 					checkClean(t, run.ID)
+				} else if !os.IsNotExist(err) {
+					t.Fatalf("results after an early interrupt: %v", err)
 				}
 				return
 			}
@@ -121,8 +149,8 @@ func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
 			if run.Status != result.StatusInterrupted {
 				t.Errorf("status %q, want interrupted", run.Status)
 			}
-			if before == nil || len(run.Samples) < len(before.Samples) {
-				t.Fatalf("samples lost: had %v before the signal, %d after", before != nil, len(run.Samples))
+			if len(run.Samples) < tc.samples {
+				t.Fatalf("samples lost: %d saved before the signal, %d after", tc.samples, len(run.Samples))
 			}
 			for _, s := range run.Samples {
 				if s.Error != "" {

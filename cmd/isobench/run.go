@@ -51,7 +51,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.BoolVar(&o.suite.Quick, "quick", false, "a short run: fewer repetitions and smaller workload sizes")
 	f.Float64Var(&o.suite.Limits.CPUs, "cpus", d.Limits.CPUs, "CPU limit of every sandbox (CFS quota), identical for all backends")
 	f.StringVar(&o.memory, "memory", "512MiB", "memory limit of every sandbox, identical for all backends")
-	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample (launch, workload, teardown); a hung sandbox is killed and removed")
+	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample's launch and workload; a sandbox that exceeds it is killed, then removed within its own bounded teardown time")
 	f.StringVar((*string)(&o.suite.LaunchMode), "oci-mode", string(d.LaunchMode), "how OCI runtimes are driven: phased (create, start, delete timed separately, as containerd does) or oneshot (one `run` call, as from a shell)")
 	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")

@@ -51,7 +51,7 @@ func runSelftest(ctx context.Context, g *globals, o *selftestOptions) error {
 		Reps: o.reps, Warmup: o.warmup, Limits: backend.Limits{CPUs: 1, MemoryBytes: 512 << 20}, Log: g.logger(),
 	})
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	if o.json {
 		enc := json.NewEncoder(g.stdout)

@@ -58,6 +58,8 @@ func Main(ctx context.Context, started time.Time, in io.Reader, out io.Writer) e
 			}
 		}
 		readErr <- sc.Err()
+		// The host is gone (or closed our input): nobody will read a result.
+		cancel(errExitRequested)
 	}()
 	for req := range requests {
 		var f Frame

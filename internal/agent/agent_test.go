@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -76,17 +77,70 @@ func TestAgentReadyRunExit(t *testing.T) {
 	}
 }
 
+// The agent's own context ends (SIGTERM): the workload stops and its error
+// is reported while the host is still listening.
 func TestAgentSleepStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	frames := runAgent(t, ctx, Request{Op: OpRun, Workload: "sleep"})
-	if time.Since(start) > 5*time.Second {
-		t.Fatal("sleep ignored cancellation")
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Main(ctx, time.Now(), inR, &out) }()
+	b, _ := EncodeRequest(Request{Op: OpRun, Workload: "sleep"})
+	if _, err := inW.Write(b); err != nil {
+		t.Fatal(err)
 	}
-	if len(frames) != 2 || frames[1].Type != FrameError {
-		t.Fatalf("frames %+v, want ready then error", frames)
+	deadline := time.After(5 * time.Second)
+	for !strings.Contains(out.String(), `"type":"error"`) {
+		select {
+		case <-deadline:
+			t.Fatalf("sleep ignored cancellation; output:\n%s", out.String())
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+	inW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The host closes the agent's input (it died or gave up): a running
+// workload is cancelled and the agent exits.
+func TestEndOfInputCancelsRunningWorkload(t *testing.T) {
+	inR, inW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- Main(context.Background(), time.Now(), inR, io.Discard) }()
+	b, _ := EncodeRequest(Request{Op: OpRun, Workload: "sleep"})
+	if _, err := inW.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent kept running after its input ended")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestFrameReaderSkipsNoise(t *testing.T) {

@@ -43,6 +43,7 @@ func (fw *FrameWriter) Write(f Frame) error {
 // FrameReader reads frames and keeps the last noise lines for diagnostics.
 type FrameReader struct {
 	sc    *bufio.Scanner
+	mu    sync.Mutex // guards noise: read for error messages while Next runs
 	noise []string
 }
 
@@ -85,13 +86,19 @@ func (fr *FrameReader) Next() (Frame, error) {
 }
 
 // Noise returns the last lines seen that were not frames.
-func (fr *FrameReader) Noise() string { return strings.Join(fr.noise, "\n") }
+func (fr *FrameReader) Noise() string {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return strings.Join(fr.noise, "\n")
+}
 
 func (fr *FrameReader) addNoise(s string) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return
 	}
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
 	if len(fr.noise) == keepNoise {
 		fr.noise = fr.noise[1:]
 	}

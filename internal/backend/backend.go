@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -67,14 +68,23 @@ type Limits struct {
 
 // Validate names the offending field.
 func (l Limits) Validate() error {
-	if !(l.CPUs > 0) {
-		return fmt.Errorf("cpus: %v is not a positive number of CPUs", l.CPUs)
+	if !(l.CPUs > 0) || math.IsInf(l.CPUs, 0) {
+		return fmt.Errorf("cpus: %v is not a positive, finite number of CPUs", l.CPUs)
+	}
+	if l.CPUs < MinCPUs {
+		return fmt.Errorf("cpus: %v is below %v: the kernel's smallest CFS quota is 1 ms per 100 ms period", l.CPUs, MinCPUs)
+	}
+	if l.CPUs > 1024 {
+		return fmt.Errorf("cpus: %v is more than 1024", l.CPUs)
 	}
 	if l.MemoryBytes < 16<<20 {
 		return fmt.Errorf("memory: %d bytes is below the 16 MiB minimum", l.MemoryBytes)
 	}
 	return nil
 }
+
+// MinCPUs is the smallest CPU limit: a 1 ms quota per 100 ms period.
+const MinCPUs = 0.01
 
 // Spec is what one sandbox is launched with.
 type Spec struct {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,19 +166,31 @@ func Adopt(pid int) {
 	children.ownedMu.Unlock()
 }
 
-// WaitAdopted waits for an adopted process to exit and reaps it.
-func WaitAdopted(pid int) error {
-	defer func() {
-		children.ownedMu.Lock()
-		delete(children.owned, pid)
-		children.ownedMu.Unlock()
-	}()
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
+// WaitAdopted waits for an adopted process to exit and reaps it. When ctx
+// ends first, the process is killed and reaped; the error says so.
+func WaitAdopted(ctx context.Context, pid int) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			children.ownedMu.Lock()
+			delete(children.owned, pid)
+			children.ownedMu.Unlock()
+		}()
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if err != unix.EINTR {
+				done <- err
+				return
+			}
 		}
+	}()
+	select {
+	case err := <-done:
 		return err
+	case <-ctx.Done():
+		_ = unix.Kill(pid, unix.SIGKILL)
+		<-done // SIGKILL cannot be ignored; the wait ends
+		return fmt.Errorf("process %d killed: %w", pid, context.Cause(ctx))
 	}
 }

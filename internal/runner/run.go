@@ -137,20 +137,19 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		if len(usable) == 0 {
 			return fmt.Errorf("%w: see `isobench backends` for reasons and fixes", ErrNoBackend)
 		}
-		if err := result.Save(out, run); err != nil {
-			return err
-		}
+		// results.json first appears with the first sample.
 		return measureAll(ctx, run, usable, out, s, o.Progress, log)
 	}()
 
 	// Cleanup, whatever happened above.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
+	var leaks []string
 	for _, b := range usable {
 		if sw, ok := b.(backend.Sweeper); ok {
 			ids, err := sw.Sweep(cctx)
-			if len(ids) > 0 {
-				run.Warnings = append(run.Warnings, fmt.Sprintf("leak: %s left containers %v (removed at the end of the run)", b.Name(), ids))
+			for _, id := range ids {
+				leaks = append(leaks, fmt.Sprintf("%s container %s (force-deleted by the end-of-run sweep)", b.Name(), id))
 			}
 			if err != nil {
 				run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
@@ -161,7 +160,14 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
 	}
 	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share it
-	leaks := Leaks(workDir, backend.IDPrefix+runID)
+	// Last resort for cgroups a runtime failed to remove: they are empty
+	// once their processes are gone. Still reported: it is a bug somewhere.
+	for _, c := range cgroupsWithPrefix(backend.IDPrefix + runID) {
+		if os.Remove(c) == nil {
+			leaks = append(leaks, "cgroup "+c+" (removed by the end-of-run sweep)")
+		}
+	}
+	leaks = append(leaks, Leaks(workDir, backend.IDPrefix+runID)...)
 	for _, l := range leaks {
 		run.Warnings = append(run.Warnings, "leak: "+l)
 	}
@@ -179,7 +185,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 	default:
 		run.Status = result.StatusComplete
 	}
-	if len(run.Samples) > 0 || run.Status == result.StatusComplete {
+	if len(run.Samples) > 0 {
 		if err := result.Save(out, run); err != nil {
 			runErr = errors.Join(runErr, err)
 		}

@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ func TestValidate(t *testing.T) {
 		{"negative warmup", func(s *Suite) { s.Warmup = -1 }, "warmup: -1"},
 		{"negative cpus", func(s *Suite) { s.Limits.CPUs = -1 }, "cpus: -1"},
 		{"zero cpus", func(s *Suite) { s.Limits.CPUs = 0 }, "cpus: 0"},
+		{"infinite cpus", func(s *Suite) { s.Limits.CPUs = math.Inf(1) }, "cpus: +Inf"},
+		{"NaN cpus", func(s *Suite) { s.Limits.CPUs = math.NaN() }, "cpus: NaN"},
+		{"quota below 1 ms", func(s *Suite) { s.Limits.CPUs = 0.001 }, "below 0.01"},
 		{"tiny memory", func(s *Suite) { s.Limits.MemoryBytes = 1024 }, "memory: 1024"},
 		{"negative memory", func(s *Suite) { s.Limits.MemoryBytes = -5 }, "memory: -5"},
 		{"zero timeout", func(s *Suite) { s.Timeout = 0 }, "timeout"},

@@ -137,6 +137,11 @@ func (b *Backend) probe(ctx context.Context) error {
 	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, b.f.name)
 	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
 	if err != nil {
+		// Launch cleaned up after itself; a runtime that hung may still
+		// have left state that only a forced sweep removes.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteLimit)
+		_, _ = b.Sweep(sctx)
+		cancel()
 		reason := fmt.Sprintf("probe container did not start: %v", err)
 		if strings.Contains(err.Error(), "unknown platform") {
 			reason = fmt.Sprintf("the installed %s (version %s) has no %s platform", b.f.binary, b.version.Version, strings.TrimPrefix(string(b.f.name), "runsc-"))
@@ -394,13 +399,11 @@ func (s *sandbox) remove(ctx context.Context) error {
 		}
 	}
 	if s.created && !s.runExitedClean() {
-		dctx, cancel := context.WithTimeout(ctx, deleteLimit)
-		if err := s.b.rt.Delete(dctx, s.id, nil); err != nil {
-			if ferr := s.b.rt.Delete(dctx, s.id, &DeleteOpts{Force: true}); ferr != nil && !notExist(ferr) {
+		if err := s.delete(ctx, nil); err != nil {
+			if ferr := s.delete(ctx, &DeleteOpts{Force: true}); ferr != nil && !notExist(ferr) {
 				errs = append(errs, fmt.Errorf("%s delete %s: %w", s.b.f.name, s.id, ferr))
 			}
 		}
-		cancel()
 	}
 	s.pipes.closeAll()
 	backend.ReapOrphans()
@@ -408,6 +411,14 @@ func (s *sandbox) remove(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// delete runs one delete attempt with a deadline of its own, so that a
+// hung first attempt leaves the forced retry its full time.
+func (s *sandbox) delete(ctx context.Context, opts *DeleteOpts) error {
+	dctx, cancel := context.WithTimeout(ctx, deleteLimit)
+	defer cancel()
+	return s.b.rt.Delete(dctx, s.id, opts)
 }
 
 // runExitedClean reports whether a one-shot `run` finished by itself with
@@ -504,11 +515,13 @@ func (b *Backend) barePhased(ctx context.Context, id, bundle, pidFile string, de
 	// The created container waits for start, so it cannot exit before this.
 	backend.Adopt(pid)
 	if err := b.rt.Start(ctx, id); err != nil {
-		_ = b.rt.Kill(ctx, id, syscall.SIGKILL)
-		_ = backend.WaitAdopted(pid)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killGrace2)
+		defer cancel()
+		_ = b.rt.Kill(cctx, id, syscall.SIGKILL)
+		_ = backend.WaitAdopted(cctx, pid)
 		return err
 	}
-	if err := backend.WaitAdopted(pid); err != nil {
+	if err := backend.WaitAdopted(ctx, pid); err != nil {
 		return fmt.Errorf("wait for container exit: %w", err)
 	}
 	return b.rt.Delete(ctx, id, nil)

@@ -64,6 +64,9 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A descendant that escaped the group kill must not block Wait on the
+	// stderr copy forever.
+	cmd.WaitDelay = exitGrace
 	if fd := cg.FD(); fd >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = fd
@@ -131,17 +134,15 @@ func (s *sandbox) Close(ctx context.Context) error {
 	exitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exitGrace)
 	defer cancel()
 	var errs []error
-	if err := s.conn.Exit(exitCtx); err != nil {
-		// Hung or busy agent: the whole process group goes.
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	}
+	_ = s.conn.Exit(exitCtx)
+	// Whether the agent exited or hangs, its process group goes: anything
+	// it left behind would keep the cgroup (and its stderr pipe) busy.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	werr := backend.WaitChild(s.cmd)
 	var exitErr *exec.ExitError
 	if werr != nil && !errors.As(werr, &exitErr) {
 		errs = append(errs, fmt.Errorf("wait for agent: %w", werr))
 	}
-	// Reap any child the agent left in its group before removing the cgroup.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	s.tl.Mark(backend.PhaseExit)
 	if err := s.cg.Delete(); err != nil {
 		errs = append(errs, err)
