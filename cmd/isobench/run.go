@@ -21,6 +21,7 @@ type runOptions struct {
 	suite        suite.Suite
 	memory       string
 	out          string
+	scratch      string
 	probeTimeout time.Duration
 }
 
@@ -54,6 +55,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample's launch and workload; a sandbox that exceeds it is killed, then removed within its own bounded teardown time")
 	f.StringVar((*string)(&o.suite.LaunchMode), "oci-mode", string(d.LaunchMode), "how OCI runtimes are driven: phased (create, start, delete timed separately, as containerd does) or oneshot (one `run` call, as from a shell)")
 	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
+	f.StringVar(&o.scratch, "scratch", "/var/tmp/isobench", "where scratch volumes for file I/O are created; must be on the disk you want to measure (not tmpfs)")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
 	return cmd
 }
@@ -61,7 +63,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 // complete applies --quick and validates everything before anything runs.
 func (o *runOptions) complete(cmd *cobra.Command) error {
 	o.suite.Backends = splitList(o.suite.Backends)
-	o.suite.Workloads = splitList(o.suite.Workloads)
+	o.suite.Workloads = suite.ExpandWorkloads(splitList(o.suite.Workloads))
 	if o.suite.Quick {
 		if !cmd.Flags().Changed("reps") {
 			o.suite.Reps = suite.QuickReps
@@ -81,6 +83,13 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 	if err := o.suite.Validate(); err != nil {
 		return usagef("--%v", err)
 	}
+	if !filepath.IsAbs(o.scratch) {
+		abs, err := filepath.Abs(o.scratch)
+		if err != nil {
+			return usagef("--scratch: %v", err)
+		}
+		o.scratch = abs
+	}
 	if o.out == "" {
 		o.out = defaultOutDir(time.Now())
 	}
@@ -99,7 +108,7 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		return err
 	}
 	run, err := runner.RunSuite(ctx, runner.Options{
-		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(),
+		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch,
 		ProbeTimeout: o.probeTimeout, Command: os.Args, Build: buildInfo(),
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})

@@ -94,18 +94,22 @@ func run(ctx context.Context, req Request) Frame {
 	if req.V != ProtocolVersion {
 		return Frame{Type: FrameError, Error: fmt.Sprintf("request protocol v%d, agent speaks v%d", req.V, ProtocolVersion)}
 	}
-	f, err := workload.Lookup(workload.ID(req.Workload))
+	spec, err := workload.Lookup(workload.ID(req.Workload))
+	if err != nil {
+		return Frame{Type: FrameError, Error: err.Error()}
+	}
+	w, err := spec.New(req.Params)
 	if err != nil {
 		return Frame{Type: FrameError, Error: err.Error()}
 	}
 	start := time.Now()
-	values, err := f(ctx, req.Params)
+	out, err := w.Run(ctx)
 	end := time.Now()
 	if err != nil {
 		return Frame{Type: FrameError, Error: fmt.Sprintf("workload %s: %v", req.Workload, err)}
 	}
 	return Frame{Type: FrameResult, Result: &Result{
-		Workload: req.Workload, Metrics: values,
+		Workload: req.Workload, Metrics: out.Values, Skipped: out.Skipped,
 		StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(),
 	}}
 }

@@ -65,8 +65,11 @@ type Request struct {
 
 // Result is what one workload run produced.
 type Result struct {
-	Workload      string         `json:"workload"`
-	Metrics       []metric.Value `json:"metrics"`
-	StartUnixNano int64          `json:"start_unix_nano"`
-	EndUnixNano   int64          `json:"end_unix_nano"`
+	Workload string         `json:"workload"`
+	Metrics  []metric.Value `json:"metrics"`
+	// Skipped names the metrics the workload could not measure in this
+	// sandbox, with the reason (e.g. O_DIRECT unsupported).
+	Skipped       map[metric.Name]string `json:"skipped,omitempty"`
+	StartUnixNano int64                  `json:"start_unix_nano"`
+	EndUnixNano   int64                  `json:"end_unix_nano"`
 }

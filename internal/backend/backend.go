@@ -92,7 +92,14 @@ type Spec struct {
 	// temp dirs, so leftovers can be traced to isobench.
 	ID     string
 	Limits Limits
+	// Scratch, when set, is a host directory on disk that the sandbox gets
+	// as its scratch volume (bind mount, or attached disk for VMs); the
+	// agent finds it through the environment variable workload.ScratchEnv.
+	Scratch string
 }
+
+// ScratchInSandbox is where container backends mount Spec.Scratch.
+const ScratchInSandbox = "/scratch"
 
 // Env is what constructors get from the host side.
 type Env struct {

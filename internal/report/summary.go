@@ -22,6 +22,9 @@ type Row struct {
 	Errors   []string // distinct sample errors
 	Metrics  map[metric.Name]stats.Summary
 	Order    []metric.Name // metric names in first-seen order
+	// Skipped: metrics that could not be measured on this backend, with
+	// the first reason seen.
+	Skipped map[metric.Name]string
 }
 
 // Summarize groups measured samples by workload and backend, in the order
@@ -47,7 +50,8 @@ func Summarize(run *result.Run, cfg stats.Config) []Row {
 		k := key{s.Workload, s.Backend}
 		r, ok := rows[k]
 		if !ok {
-			r = &Row{Backend: s.Backend, Kind: kinds[s.Backend], Accel: s.Accel, Workload: s.Workload, Metrics: map[metric.Name]stats.Summary{}}
+			r = &Row{Backend: s.Backend, Kind: kinds[s.Backend], Accel: s.Accel, Workload: s.Workload,
+				Metrics: map[metric.Name]stats.Summary{}, Skipped: map[metric.Name]string{}}
 			rows[k] = r
 			values[k] = map[metric.Name][]float64{}
 			keys = append(keys, k)
@@ -59,6 +63,11 @@ func Summarize(run *result.Run, cfg stats.Config) []Row {
 				r.Errors = append(r.Errors, s.Error)
 			}
 			continue // a failed sample's partial timings are not comparable
+		}
+		for n, why := range s.Skipped {
+			if _, ok := r.Skipped[n]; !ok {
+				r.Skipped[n] = why
+			}
 		}
 		for _, m := range s.Metrics {
 			if _, seen := values[k][m.Name]; !seen {

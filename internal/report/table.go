@@ -3,8 +3,10 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -34,8 +36,12 @@ func WriteText(w io.Writer, run *result.Run) error {
 		if len(wrows) == 0 {
 			continue
 		}
-		writeColdStart(tw, wl, wrows)
-		writePhases(tw, wrows)
+		if wl == "coldstart" {
+			writeColdStart(tw, wl, wrows)
+			writePhases(tw, wrows)
+		} else {
+			writeWorkload(tw, wl, wrows)
+		}
 	}
 	writeUnavailable(tw, run)
 	for _, warn := range run.Warnings {
@@ -226,4 +232,124 @@ func WriteTextFile(path string, run *result.Run) error {
 		return fmt.Errorf("write summary: %w", err)
 	}
 	return nil
+}
+
+// writeWorkload prints one row per metric and one column per backend:
+// median ± half the 95% CI in percent, and the ratio to the native
+// baseline where there is one.
+func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
+	var names []metric.Name
+	seen := map[metric.Name]bool{}
+	for _, r := range rows {
+		for _, n := range append(slices.Clone(r.Order), slices.Sorted(maps.Keys(r.Skipped))...) {
+			if !seen[n] && !isColdStartMetric(n) {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	var base *Row
+	for i := range rows {
+		if rows[i].Kind == backend.KindProcess {
+			base = &rows[i]
+		}
+	}
+	fmt.Fprintf(tw, "%s: median ±95%% CI of the median, (×native)\n", workload)
+	fmt.Fprintf(tw, "METRIC\tBETTER")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "\t%s", r.Backend)
+		if r.Accel == backend.AccelTCG {
+			fmt.Fprintf(tw, " (EMULATED)")
+		}
+	}
+	fmt.Fprintln(tw)
+	var notes []string
+	for _, n := range names {
+		info, _ := metric.Describe(n)
+		fmt.Fprintf(tw, "%s\t%s", n, info.Direction)
+		sc := unitScale(rows, n, info.Unit)
+		for _, r := range rows {
+			s, ok := r.Metrics[n]
+			switch {
+			case ok:
+				cell := sc.format(s.Median) + " " + pctRange(s)
+				if base != nil && r.Backend != base.Backend {
+					if b, ok := base.Metrics[n]; ok && b.Median != 0 {
+						cell += fmt.Sprintf(" (×%.2f)", s.Median/b.Median)
+					}
+				}
+				fmt.Fprintf(tw, "\t%s", cell)
+			case r.Skipped[n] != "":
+				notes = append(notes, fmt.Sprintf("[%d] %s on %s: %s", len(notes)+1, n, r.Backend, r.Skipped[n]))
+				fmt.Fprintf(tw, "\tn/a [%d]", len(notes))
+			default:
+				fmt.Fprintf(tw, "\t—")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	for _, r := range rows {
+		if r.Failed > 0 {
+			notes = append(notes, fmt.Sprintf("FAILED %s: %d of %d samples: %s", r.Backend, r.Failed, r.Samples, firstError(r)))
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintln(tw, n)
+	}
+	fmt.Fprintln(tw)
+}
+
+func isColdStartMetric(n metric.Name) bool {
+	switch n {
+	case metric.ColdStart, metric.LaunchToTeardown, metric.AgentStartToReady, metric.LaunchToAgentMain:
+		return true
+	}
+	return strings.HasPrefix(string(n), metric.PhasePrefix)
+}
+
+// pctRange is half the width of the median's 95% CI, as a percentage.
+func pctRange(s stats.Summary) string {
+	if math.IsInf(s.CILo, 0) || math.IsInf(s.CIHi, 0) || s.Median == 0 {
+		return "±?"
+	}
+	return fmt.Sprintf("±%.0f%%", 100*(s.CIHi-s.CILo)/2/math.Abs(s.Median))
+}
+
+// unitScale picks one display prefix for a metric's row.
+func unitScale(rows []Row, n metric.Name, u metric.Unit) scale {
+	if u == metric.Seconds {
+		maxv := 0.0
+		for _, r := range rows {
+			if s, ok := r.Metrics[n]; ok && !math.IsNaN(s.Median) {
+				maxv = math.Max(maxv, s.Median)
+			}
+		}
+		switch {
+		case maxv >= 1:
+			return scale{1, "s"}
+		case maxv >= 1e-3:
+			return scale{1e-3, "ms"}
+		case maxv >= 1e-6:
+			return scale{1e-6, "µs"}
+		default:
+			return scale{1e-9, "ns"}
+		}
+	}
+	maxv := 0.0
+	for _, r := range rows {
+		if s, ok := r.Metrics[n]; ok && !math.IsNaN(s.Median) {
+			maxv = math.Max(maxv, s.Median)
+		}
+	}
+	unit := map[metric.Unit]string{metric.BytesPerSec: "B/s", metric.OpsPerSec: "/s", metric.Bytes: "B"}[u]
+	switch {
+	case maxv >= 1e9:
+		return scale{1e9, "G" + unit}
+	case maxv >= 1e6:
+		return scale{1e6, "M" + unit}
+	case maxv >= 1e3:
+		return scale{1e3, "k" + unit}
+	default:
+		return scale{1, unit}
+	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	TimeoutSec  float64        `json:"timeout_sec"`
 	Interleaved bool           `json:"interleaved"`
 	LaunchMode  string         `json:"launch_mode"`
+	// ScratchDir holds the scratch volumes of workloads that need one, on
+	// a filesystem of type ScratchFS.
+	ScratchDir string `json:"scratch_dir"`
+	ScratchFS  string `json:"scratch_fs"`
 }
 
 // BackendRecord is a backend considered by the run, used or not.
@@ -78,8 +82,10 @@ type Sample struct {
 	Warmup   bool           `json:"warmup"` // excluded from statistics
 	Start    time.Time      `json:"start"`
 	Metrics  []metric.Value `json:"metrics"`
-	Agent    *agent.Ready   `json:"agent,omitempty"`
-	Error    string         `json:"error,omitempty"`
+	// Skipped: metrics the workload could not measure here, with the reason.
+	Skipped map[metric.Name]string `json:"skipped,omitempty"`
+	Agent   *agent.Ready           `json:"agent,omitempty"`
+	Error   string                 `json:"error,omitempty"`
 }
 
 // Value returns the named metric of s.

@@ -119,6 +119,32 @@ func processesOf(dir, prefix string) []string {
 	return out
 }
 
+// fsType names the filesystem that holds dir (or its nearest existing
+// parent), for the record: file I/O on tmpfs is memory, not disk.
+func fsType(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err == nil {
+			switch st.Type {
+			case unix.TMPFS_MAGIC:
+				return "tmpfs"
+			case unix.EXT4_SUPER_MAGIC:
+				return "ext4"
+			case unix.XFS_SUPER_MAGIC:
+				return "xfs"
+			case unix.BTRFS_SUPER_MAGIC:
+				return "btrfs"
+			case unix.OVERLAYFS_SUPER_MAGIC:
+				return "overlayfs"
+			}
+			return fmt.Sprintf("0x%x", st.Type)
+		}
+		if d == "/" || d == "." {
+			return "unknown"
+		}
+	}
+}
+
 // RemoveWorkDir unmounts anything left below dir (never following a mount
 // into someone else's files) and removes it.
 func RemoveWorkDir(dir string) error {

@@ -35,6 +35,7 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 			runErr = fmt.Errorf("%s: %w", w.Name, err)
 		} else {
 			s.Metrics = append(s.Metrics, res.Metrics...)
+			s.Skipped = res.Skipped
 		}
 	}
 	// Teardown is part of the sample, so it runs even after a timeout or an

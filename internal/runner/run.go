@@ -33,7 +33,8 @@ type Options struct {
 	Suite        suite.Suite
 	OutDir       string
 	AgentPath    string
-	WorkRoot     string // parent of the run's private work dir
+	WorkRoot     string // parent of the run's private work dir (tmpfs is best)
+	ScratchRoot  string // parent of the run's scratch volumes: must be on disk
 	ProbeTimeout time.Duration
 	Command      []string
 	Build        result.Build
@@ -91,6 +92,8 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		Host: hostinfo.Collect(), StartedAt: time.Now().UTC(), Status: result.StatusRunning,
 	}
 	out := filepath.Join(o.OutDir, ResultsFile)
+	scratchDir := filepath.Join(o.ScratchRoot, runID)
+	run.Config.ScratchDir, run.Config.ScratchFS = scratchDir, fsType(o.ScratchRoot)
 	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, Log: log}
 
 	var names []backend.Name
@@ -138,7 +141,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			return fmt.Errorf("%w: see `isobench backends` for reasons and fixes", ErrNoBackend)
 		}
 		// results.json first appears with the first sample.
-		return measureAll(ctx, run, usable, out, s, o.Progress, log)
+		return measureAll(ctx, run, usable, out, s, scratchDir, o.Progress, log)
 	}()
 
 	// Cleanup, whatever happened above.
@@ -156,10 +159,13 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			}
 		}
 	}
-	if err := RemoveWorkDir(workDir); err != nil {
-		run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
+	for _, dir := range []string{workDir, scratchDir} {
+		if err := RemoveWorkDir(dir); err != nil {
+			run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
+		}
 	}
-	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share it
+	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share them
+	_ = os.Remove(o.ScratchRoot)
 	// Last resort for cgroups a runtime failed to remove: they are empty
 	// once their processes are gone. Still reported: it is a bug somewhere.
 	for _, c := range cgroupsWithPrefix(backend.IDPrefix + runID) {
@@ -168,6 +174,9 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		}
 	}
 	leaks = append(leaks, Leaks(workDir, backend.IDPrefix+runID)...)
+	if _, err := os.Stat(scratchDir); err == nil {
+		leaks = append(leaks, "directory "+scratchDir)
+	}
 	for _, l := range leaks {
 		run.Warnings = append(run.Warnings, "leak: "+l)
 	}
@@ -193,7 +202,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 	return run, runErr
 }
 
-func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, out string, s suite.Suite, progress Progress, log *slog.Logger) error {
+func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, out string, s suite.Suite, scratchDir string, progress Progress, log *slog.Logger) error {
 	byName := map[backend.Name]backend.Backend{}
 	var names []backend.Name
 	for _, b := range usable {
@@ -203,7 +212,7 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 	var wnames []suite.WorkloadName
 	workloads := map[suite.WorkloadName]suite.Workload{}
 	for _, n := range s.Workloads {
-		w, err := suite.LookupWorkload(n)
+		w, err := s.Workload(n)
 		if err != nil {
 			return err
 		}
@@ -220,8 +229,20 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		if ctx.Err() != nil {
 			return ErrInterrupted
 		}
+		w := workloads[c.Workload]
 		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits}
-		sample, interrupted := measure(ctx, byName[c.Backend], workloads[c.Workload], spec, s.Timeout)
+		if w.Scratch {
+			spec.Scratch = filepath.Join(scratchDir, spec.ID)
+			if err := os.MkdirAll(spec.Scratch, 0o755); err != nil {
+				return fmt.Errorf("scratch volume: %w", err)
+			}
+		}
+		sample, interrupted := measure(ctx, byName[c.Backend], w, spec, s.Timeout)
+		if spec.Scratch != "" {
+			if err := os.RemoveAll(spec.Scratch); err != nil {
+				sample.Error = strings.TrimPrefix(sample.Error+"; ", "; ") + "remove scratch volume: " + err.Error()
+			}
+		}
 		if interrupted {
 			return ErrInterrupted
 		}

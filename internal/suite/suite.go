@@ -4,12 +4,15 @@ package suite
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -20,44 +23,86 @@ type WorkloadName string
 // the sandbox down; every sample of every workload records these phases.
 const ColdStart WorkloadName = "coldstart"
 
+// AllWorkloads selects every listed workload.
+const AllWorkloads = "all"
+
 // Workload is a benchmark: what the agent is asked to run after it is ready
 // (nil for cold start, which measures the launch itself).
 type Workload struct {
 	Name        WorkloadName
 	Description string
 	Request     *agent.Request
+	// Scratch asks the backend for a scratch volume on the host's disk.
+	Scratch bool
+	// Metrics are what the workload reports (cold-start metrics aside).
+	Metrics []metric.Name
 }
 
-// Workloads lists the selectable benchmarks in a stable order.
-func Workloads() []Workload {
-	return []Workload{
-		{Name: ColdStart, Description: "launch → agent ready → teardown, with per-phase times"},
-	}
+// listed are the selectable benchmarks, in display order, with the in-agent
+// workload that each runs.
+var listed = []struct {
+	name    WorkloadName
+	agent   workload.ID
+	scratch bool
+}{
+	{ColdStart, "", false},
+	{"cpu", workload.CPUID, false},
+	{"memory", workload.Memory, false},
+	{"syscall", workload.Syscall, false},
+	{"spawn", workload.Spawn, false},
+	{"fileio", workload.FileIO, true},
 }
 
-// hiddenWorkloads are usable by tests and later suites but not listed.
-func hiddenWorkloads() []Workload {
-	return []Workload{
-		{Name: "idle", Description: "agent sleeps until cancelled (hung-sandbox and density tests)",
-			Request: &agent.Request{Workload: string(workload.Sleep)}},
-	}
-}
-
-// LookupWorkload finds a workload by name, listing the valid ones if unknown.
-func LookupWorkload(name string) (Workload, error) {
-	for _, w := range append(Workloads(), hiddenWorkloads()...) {
-		if string(w.Name) == name {
-			return w, nil
-		}
-	}
-	return Workload{}, fmt.Errorf("workloads: unknown workload %q (valid: %s)", name, strings.Join(WorkloadNames(), ", "))
-}
-
-// WorkloadNames lists the selectable workload names.
+// WorkloadNames lists the selectable workload names ("all" selects them all).
 func WorkloadNames() []string {
 	var out []string
-	for _, w := range Workloads() {
-		out = append(out, string(w.Name))
+	for _, w := range listed {
+		out = append(out, string(w.name))
+	}
+	return out
+}
+
+// Workload resolves a name with this suite's settings: --quick sizes, and
+// the CPU limit for workloads that use every allowed CPU.
+func (s Suite) Workload(name string) (Workload, error) {
+	if name == "idle" { // hidden: a sandbox that never finishes on its own
+		return Workload{Name: "idle", Description: "agent sleeps until cancelled",
+			Request: &agent.Request{Workload: string(workload.Sleep)}}, nil
+	}
+	for _, l := range listed {
+		if string(l.name) != name {
+			continue
+		}
+		if l.agent == "" {
+			return Workload{Name: l.name, Description: "launch → agent ready → teardown, with per-phase times"}, nil
+		}
+		spec, err := workload.Lookup(l.agent)
+		if err != nil {
+			return Workload{}, err
+		}
+		params := spec.Defaults(s.Quick)
+		if _, ok := params["threads"]; ok {
+			params["threads"] = strconv.Itoa(int(math.Ceil(s.Limits.CPUs)))
+		}
+		// Parse here too: a bad parameter is refused before anything runs.
+		if _, err := spec.New(params); err != nil {
+			return Workload{}, fmt.Errorf("workloads: %w", err)
+		}
+		return Workload{Name: l.name, Description: spec.Description, Scratch: l.scratch, Metrics: spec.Metrics,
+			Request: &agent.Request{Workload: string(l.agent), Params: params}}, nil
+	}
+	return Workload{}, fmt.Errorf("workloads: unknown workload %q (valid: %s, or %s)", name, strings.Join(WorkloadNames(), ", "), AllWorkloads)
+}
+
+// ExpandWorkloads replaces "all" by every listed workload.
+func ExpandWorkloads(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n == AllWorkloads {
+			out = append(out, WorkloadNames()...)
+		} else {
+			out = append(out, n)
+		}
 	}
 	return out
 }
@@ -118,7 +163,7 @@ func (s Suite) Validate() error {
 		return fmt.Errorf("workloads: none selected (valid: %s)", strings.Join(WorkloadNames(), ", "))
 	}
 	for _, w := range s.Workloads {
-		if _, err := LookupWorkload(w); err != nil {
+		if _, err := s.Workload(w); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,23 @@ import (
 	"github.com/isobench/isobench/internal/metric"
 )
 
+func cpuSpec() Spec {
+	return Spec{
+		ID:          CPUID,
+		Description: "sysbench-cpu prime search: events/s on one thread, then on one thread per allowed CPU",
+		Params: []Param{
+			{Name: "max_prime", Default: "10000", Help: "upper bound of each event's prime search (sysbench --cpu-max-prime)"},
+			{Name: "threads", Default: "1", Help: "threads for the all-CPU figure; the host sets it to the CPU limit rounded up"},
+			{Name: "duration", Default: "5s", Quick: "1s", Help: "time per measurement"},
+		},
+		Metrics: []metric.Name{metric.CPUEventsPerSec, metric.CPUEventsPerSecAll},
+		Parse: func(p Params) (Runner, error) {
+			w := CPU{MaxPrime: uint64(p.Int("max_prime", 3)), Threads: int(p.Int("threads", 1)), Duration: p.Duration("duration", 10*time.Millisecond)}
+			return w, p.Err()
+		},
+	}
+}
+
 // CPU runs the prime search of `sysbench cpu`: one event checks every
 // number below MaxPrime for primality by trial division up to its square
 // root. The types (64-bit integers, a float64 bound) match sysbench's C, so
@@ -20,11 +37,6 @@ type CPU struct {
 	Threads  int
 	Duration time.Duration
 }
-
-// Metrics of the cpu workload.
-const (
-	CPUEventsPerSec metric.Name = "cpu.events_per_sec"
-)
 
 // countPrimes is one sysbench cpu event; it returns how many primes it
 // found so the work cannot be optimised away.
@@ -45,20 +57,39 @@ func countPrimes(maxPrime uint64) uint64 {
 	return n
 }
 
-// Run executes events on Threads goroutines, each locked to an OS thread,
-// until Duration has passed, and reports events per second.
-func (w CPU) Run(ctx context.Context) ([]metric.Value, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.Duration)
+// Run measures events/s on one thread, then on Threads threads.
+func (w CPU) Run(ctx context.Context) (Output, error) {
+	var out Output
+	one, err := w.measure(ctx, 1)
+	if err != nil {
+		return out, err
+	}
+	out.add(metric.CPUEventsPerSec, metric.OpsPerSec, one)
+	if w.Threads <= 1 {
+		out.skip(metric.CPUEventsPerSecAll, "the CPU limit allows one thread: same as cpu.events_per_sec")
+		return out, nil
+	}
+	all, err := w.measure(ctx, w.Threads)
+	if err != nil {
+		return out, err
+	}
+	out.add(metric.CPUEventsPerSecAll, metric.OpsPerSec, all)
+	return out, nil
+}
+
+// measure runs events on threads goroutines, each locked to an OS thread,
+// until Duration has passed, and returns events per second.
+func (w CPU) measure(ctx context.Context, threads int) (float64, error) {
+	tctx, cancel := context.WithTimeout(ctx, w.Duration)
 	defer cancel()
-	var events atomic.Uint64
-	var sink atomic.Uint64
+	var events, sink atomic.Uint64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range w.Threads {
+	for range threads {
 		wg.Go(func() {
 			lockThread()
 			var local uint64
-			for ctx.Err() == nil {
+			for tctx.Err() == nil {
 				local += countPrimes(w.MaxPrime)
 				events.Add(1)
 			}
@@ -67,12 +98,11 @@ func (w CPU) Run(ctx context.Context) ([]metric.Value, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if err := context.Cause(ctx); err != nil && err != context.DeadlineExceeded {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	if events.Load() == 0 {
-		return nil, fmt.Errorf("cpu: no event finished within %s; raise duration or lower max_prime", w.Duration)
+		return 0, fmt.Errorf("cpu: no event finished within %s; raise duration or lower max_prime", w.Duration)
 	}
-	_ = sink.Load()
-	return []metric.Value{{Name: CPUEventsPerSec, Unit: metric.OpsPerSec, Value: float64(events.Load()) / elapsed.Seconds()}}, nil
+	return float64(events.Load()) / elapsed.Seconds(), nil
 }

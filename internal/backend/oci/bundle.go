@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
 )
 
 // agentInRootfs is where the agent binary sits inside every container.
@@ -19,7 +21,7 @@ const agentInRootfs = "/isobench"
 // points the config needs. It is shared read-only by every container of one
 // backend, so a launch never pays for copying the binary.
 func prepareRootfs(dir, agentPath string) error {
-	for _, d := range []string{"proc", "dev", "sys", "tmp"} {
+	for _, d := range []string{"proc", "dev", "sys", "tmp", strings.TrimPrefix(backend.ScratchInSandbox, "/")} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return fmt.Errorf("rootfs: %w", err)
 		}
@@ -56,9 +58,9 @@ const ociVersion = "1.0.2"
 // containerSpec is the OCI config of one agent container: a read-only rootfs,
 // fresh namespaces (no network), no added capabilities, and the run's limits.
 // cgroupsPath is top-level so the runtime's delete removes it entirely.
-func containerSpec(id, rootfs string, limits backend.Limits) *specs.Spec {
+func containerSpec(id, rootfs string, limits backend.Limits, scratch string) *specs.Spec {
 	caps := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"}
-	return &specs.Spec{
+	s := &specs.Spec{
 		Version: ociVersion,
 		Process: &specs.Process{
 			Args: []string{agentInRootfs, "agent"},
@@ -95,6 +97,11 @@ func containerSpec(id, rootfs string, limits backend.Limits) *specs.Spec {
 			},
 		},
 	}
+	if scratch != "" {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: backend.ScratchInSandbox, Type: "bind", Source: scratch, Options: []string{"rbind", "rw", "nosuid", "nodev"}})
+		s.Process.Env = append(s.Process.Env, workload.ScratchEnv+"="+backend.ScratchInSandbox)
+	}
+	return s
 }
 
 // writeBundle writes config.json into dir.

@@ -189,7 +189,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		return nil, err
 	}
 	bundle := filepath.Join(b.bundles, spec.ID)
-	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits)); err != nil {
+	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits, spec.Scratch)); err != nil {
 		return nil, err
 	}
 	p, err := newPipes()
@@ -473,7 +473,7 @@ func (b *Backend) BareRun(ctx context.Context, id string, limits backend.Limits)
 		return 0, err
 	}
 	bundle := filepath.Join(b.bundles, id)
-	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits)); err != nil {
+	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits, "")); err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(bundle)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
 )
 
 // Name of the native baseline backend.
@@ -62,6 +63,9 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	}
 	cmd := exec.Command(b.env.AgentPath, "agent")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if spec.Scratch != "" {
+		cmd.Env = append(cmd.Env, workload.ScratchEnv+"="+spec.Scratch)
+	}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A descendant that escaped the group kill must not block Wait on the

@@ -1,0 +1,196 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/metric"
+)
+
+// ScratchEnv names the environment variable through which a backend tells
+// the agent where its scratch volume (host disk, bind-mounted or attached)
+// is mounted inside the sandbox.
+const ScratchEnv = "ISOBENCH_SCRATCH"
+
+func fileioSpec() Spec {
+	return Spec{
+		ID:          FileIO,
+		Description: "sequential and random 4 KiB file I/O on the scratch volume, buffered (page cache evicted before reads) and with O_DIRECT",
+		Params: []Param{
+			{Name: "dir", Default: "$" + ScratchEnv, Help: "directory to test; default: the backend's scratch volume"},
+			{Name: "size", Default: "256MiB", Quick: "32MiB", Help: "test file size"},
+			{Name: "block", Default: "1MiB", Help: "sequential I/O size"},
+			{Name: "rand_block", Default: "4KiB", Help: "random I/O size"},
+			{Name: "duration", Default: "2s", Quick: "300ms", Help: "time per random-I/O measurement"},
+		},
+		Metrics: []metric.Name{metric.FileSeqWrite, metric.FileSeqRead, metric.FileRandWrite, metric.FileRandRead,
+			metric.FileSeqWriteDirect, metric.FileSeqReadDirect, metric.FileRandWriteDirect, metric.FileRandReadDirect},
+		Parse: func(p Params) (Runner, error) {
+			w := FileBench{Dir: p.String("dir"), Size: p.Bytes("size", 1<<20), Block: p.Bytes("block", 4096),
+				RandBlock: p.Bytes("rand_block", 512), Duration: p.Duration("duration", time.Millisecond)}
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if w.Block%4096 != 0 || w.RandBlock%512 != 0 || w.Size%w.Block != 0 {
+				return nil, fmt.Errorf("fileio: block (%d) must be a multiple of 4096, rand_block (%d) of 512, and size (%d) of block, so O_DIRECT can use them", w.Block, w.RandBlock, w.Size)
+			}
+			return w, nil
+		},
+	}
+}
+
+// FileBench measures file I/O the way fio's psync engine does: one thread,
+// pread/pwrite, fsync included in write figures.
+type FileBench struct {
+	Dir       string
+	Size      int64
+	Block     int64
+	RandBlock int64
+	Duration  time.Duration
+}
+
+type fileMetrics struct{ seqWrite, seqRead, randWrite, randRead metric.Name }
+
+var (
+	buffered = fileMetrics{metric.FileSeqWrite, metric.FileSeqRead, metric.FileRandWrite, metric.FileRandRead}
+	direct   = fileMetrics{metric.FileSeqWriteDirect, metric.FileSeqReadDirect, metric.FileRandWriteDirect, metric.FileRandReadDirect}
+)
+
+func (w FileBench) Run(ctx context.Context) (Output, error) {
+	lockThread()
+	var out Output
+	dir := w.Dir
+	if env, ok := strings.CutPrefix(dir, "$"); ok {
+		if dir = os.Getenv(env); dir == "" {
+			return out, fmt.Errorf("fileio: this backend provides no scratch volume (%s unset); pass dir=PATH", env)
+		}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("isobench-fileio-%d", os.Getpid()))
+	defer os.Remove(path)
+	buf, err := unix.Mmap(-1, 0, int(max(w.Block, w.RandBlock)), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return out, fmt.Errorf("fileio: buffer: %w", err)
+	}
+	defer unix.Munmap(buf) // page-aligned, as O_DIRECT requires
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	if err := w.pass(ctx, path, 0, buf, buffered, &out); err != nil {
+		return out, err
+	}
+	err = w.pass(ctx, path, unix.O_DIRECT, buf, direct, &out)
+	if errors.Is(err, unix.EINVAL) {
+		reason := fmt.Sprintf("O_DIRECT not supported on %s (%s)", dir, fsName(dir))
+		for _, n := range []metric.Name{direct.seqWrite, direct.seqRead, direct.randWrite, direct.randRead} {
+			out.skip(n, reason)
+		}
+		return out, nil
+	}
+	return out, err
+}
+
+// pass runs the four measurements with the given extra open flags.
+func (w FileBench) pass(ctx context.Context, path string, flags int, buf []byte, m fileMetrics, out *Output) error {
+	_ = os.Remove(path)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|flags, 0o600)
+	if err != nil {
+		return fmt.Errorf("fileio: open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	blk := buf[:w.Block]
+	start := time.Now()
+	for off := int64(0); off < w.Size; off += w.Block {
+		if _, err := unix.Pwrite(fd, blk, off); err != nil {
+			return fmt.Errorf("fileio: sequential write: %w", err)
+		}
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return fmt.Errorf("fileio: fsync: %w", err)
+	}
+	out.add(m.seqWrite, metric.BytesPerSec, float64(w.Size)/time.Since(start).Seconds())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	evict(fd)
+	start = time.Now()
+	for off := int64(0); off < w.Size; off += w.Block {
+		if _, err := unix.Pread(fd, blk, off); err != nil {
+			return fmt.Errorf("fileio: sequential read: %w", err)
+		}
+	}
+	out.add(m.seqRead, metric.BytesPerSec, float64(w.Size)/time.Since(start).Seconds())
+
+	rblk := buf[:w.RandBlock]
+	slots := w.Size / w.RandBlock
+	r := rand.New(rand.NewPCG(5, 6))
+	ops := 0
+	start = time.Now()
+	for time.Since(start) < w.Duration && ctx.Err() == nil {
+		for range 64 {
+			if _, err := unix.Pwrite(fd, rblk, r.Int64N(slots)*w.RandBlock); err != nil {
+				return fmt.Errorf("fileio: random write: %w", err)
+			}
+		}
+		ops += 64
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return fmt.Errorf("fileio: fsync: %w", err)
+	}
+	out.add(m.randWrite, metric.OpsPerSec, float64(ops)/time.Since(start).Seconds())
+
+	evict(fd)
+	ops = 0
+	start = time.Now()
+	for time.Since(start) < w.Duration && ctx.Err() == nil {
+		for range 64 {
+			if _, err := unix.Pread(fd, rblk, r.Int64N(slots)*w.RandBlock); err != nil {
+				return fmt.Errorf("fileio: random read: %w", err)
+			}
+		}
+		ops += 64
+	}
+	out.add(m.randRead, metric.OpsPerSec, float64(ops)/time.Since(start).Seconds())
+	return ctx.Err()
+}
+
+// evict drops the file's clean pages from the page cache (after the fsync
+// that made them clean), so buffered reads come from the device, as fio's
+// invalidate=1 does. A user-space kernel (gVisor) may keep a cache of its
+// own that this cannot reach; docs/validation.md says so.
+func evict(fd int) {
+	_ = unix.Fdatasync(fd)
+	_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+}
+
+// fsName names the filesystem type of dir for messages.
+func fsName(dir string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return "unknown filesystem"
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	case 0x01021997:
+		return "9p"
+	}
+	return fmt.Sprintf("filesystem 0x%x", st.Type)
+}
