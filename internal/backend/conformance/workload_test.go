@@ -1,0 +1,68 @@
+package conformance
+
+import (
+	"math"
+	"os"
+	"testing"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
+)
+
+// Every workload, with tiny sizes, in every available backend: each
+// declared metric is either a positive, finite value or skipped with a
+// reason — never missing, never a silent zero.
+func TestWorkloadsRunInEveryBackend(t *testing.T) {
+	tiny := map[workload.ID]map[string]string{
+		workload.CPUID:   {"duration": "100ms", "threads": "2"},
+		workload.Memory:  {"size": "8MiB", "latency_size": "8MiB", "duration": "50ms"},
+		workload.Syscall: {"duration": "50ms"},
+		workload.Spawn:   {"duration": "50ms"},
+		workload.FileIO:  {"size": "4MiB", "duration": "50ms"},
+	}
+	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
+		// The scratch volume must be on disk: t.TempDir may be tmpfs.
+		scratch, err := os.MkdirTemp("/var/tmp", "isobench-conformance-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(scratch)
+		ctx := testContext(t)
+		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-wl", Limits: backend.Limits{CPUs: 2, MemoryBytes: 256 << 20}, Scratch: scratch})
+		if err != nil {
+			t.Fatalf("launch: %v", err)
+		}
+		defer sb.Close(ctx)
+		for id, params := range tiny {
+			spec, err := workload.Lookup(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := sb.Run(ctx, agent.Request{Workload: string(id), Params: params})
+			if err != nil {
+				t.Errorf("%s: %v", id, err)
+				continue
+			}
+			got := map[string]float64{}
+			for _, v := range res.Metrics {
+				got[string(v.Name)] = v.Value
+			}
+			for _, n := range spec.Metrics {
+				v, ok := got[string(n)]
+				reason := res.Skipped[n]
+				switch {
+				case ok && (v <= 0 || math.IsNaN(v) || math.IsInf(v, 0)):
+					t.Errorf("%s: %s = %v", id, n, v)
+				case !ok && reason == "":
+					t.Errorf("%s: %s neither measured nor skipped with a reason", id, n)
+				case !ok:
+					t.Logf("%s: %s skipped: %s", id, n, reason)
+				}
+			}
+		}
+		if entries, _ := os.ReadDir(scratch); len(entries) > 0 {
+			t.Errorf("fileio left files in the scratch volume: %v", entries)
+		}
+	})
+}
