@@ -36,6 +36,13 @@ const (
 	FileSeqReadDirect   Name = "fileio.seq_read.direct"
 	FileRandWriteDirect Name = "fileio.rand_write.direct"
 	FileRandReadDirect  Name = "fileio.rand_read.direct"
+	NetTCPUp            Name = "network.tcp_up"
+	NetTCPDown          Name = "network.tcp_down"
+	NetTCPRTTP50        Name = "network.tcp_rtt_p50"
+	NetTCPRTTP99        Name = "network.tcp_rtt_p99"
+	NetUDPJitter        Name = "network.udp_jitter"
+	NetLoopbackTCP      Name = "network.loopback_tcp"
+	NetLoopbackRTTP50   Name = "network.loopback_rtt_p50"
 )
 
 var known = map[Name]Info{
@@ -61,6 +68,13 @@ var known = map[Name]Info{
 	FileSeqReadDirect:   {FileSeqReadDirect, BytesPerSec, HigherIsBetter, "sequential read with O_DIRECT"},
 	FileRandWriteDirect: {FileRandWriteDirect, OpsPerSec, HigherIsBetter, "random 4 KiB writes with O_DIRECT"},
 	FileRandReadDirect:  {FileRandReadDirect, OpsPerSec, HigherIsBetter, "random 4 KiB reads with O_DIRECT"},
+	NetTCPUp:            {NetTCPUp, BytesPerSec, HigherIsBetter, "TCP throughput sandbox → native host peer"},
+	NetTCPDown:          {NetTCPDown, BytesPerSec, HigherIsBetter, "TCP throughput native host peer → sandbox"},
+	NetTCPRTTP50:        {NetTCPRTTP50, Seconds, LowerIsBetter, "median one-byte TCP request/response time to the host peer"},
+	NetTCPRTTP99:        {NetTCPRTTP99, Seconds, LowerIsBetter, "99th percentile one-byte TCP request/response time to the host peer"},
+	NetUDPJitter:        {NetUDPJitter, Seconds, LowerIsBetter, "mean variation of consecutive UDP round trips to the host peer"},
+	NetLoopbackTCP:      {NetLoopbackTCP, BytesPerSec, HigherIsBetter, "TCP throughput over the sandbox's own loopback"},
+	NetLoopbackRTTP50:   {NetLoopbackRTTP50, Seconds, LowerIsBetter, "median one-byte TCP round trip over the sandbox's own loopback"},
 }
 
 // Describe returns what is known about a metric. Phase metrics are seconds,

@@ -23,10 +23,22 @@ func parseSysbenchCPU(out string) (float64, error) {
 	return strconv.ParseFloat(m[1], 64)
 }
 
-// fioResult is one direction of one fio job.
+// fioResult is one direction of one fio job. fio's bw_bytes and iops
+// exclude the time of a final fsync (end_fsync=1); JobRuntimeMS includes
+// it, so IOBytes and TotalIOs over it give rates that count durability, as
+// isobench's write figures do.
 type fioResult struct {
-	BWBytes float64 `json:"bw_bytes"`
-	IOPS    float64 `json:"iops"`
+	BWBytes      float64 `json:"bw_bytes"`
+	IOPS         float64 `json:"iops"`
+	IOBytes      float64 `json:"io_bytes"`
+	TotalIOs     float64 `json:"total_ios"`
+	JobRuntimeMS float64 `json:"-"`
+}
+
+// withFsync returns bytes/s and ops/s over the job's whole runtime.
+func (r fioResult) withFsync() (bw, iops float64) {
+	s := r.JobRuntimeMS / 1000
+	return r.IOBytes / s, r.TotalIOs / s
 }
 
 // parseFio returns the first job's read or write figures from
@@ -34,9 +46,10 @@ type fioResult struct {
 func parseFio(out []byte, write bool) (fioResult, error) {
 	var doc struct {
 		Jobs []struct {
-			Error int       `json:"error"`
-			Read  fioResult `json:"read"`
-			Write fioResult `json:"write"`
+			Error      int       `json:"error"`
+			JobRuntime float64   `json:"job_runtime"`
+			Read       fioResult `json:"read"`
+			Write      fioResult `json:"write"`
 		} `json:"jobs"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
@@ -53,6 +66,7 @@ func parseFio(out []byte, write bool) (fioResult, error) {
 	if write {
 		r = j.Write
 	}
+	r.JobRuntimeMS = j.JobRuntime
 	if r.BWBytes == 0 && r.IOPS == 0 {
 		return fioResult{}, fmt.Errorf("fio job did no %s I/O", map[bool]string{true: "write", false: "read"}[write])
 	}

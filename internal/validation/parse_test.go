@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"math"
 	"os"
 	"testing"
 )
@@ -35,8 +36,13 @@ func TestParseFio(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := parseFio(out, tc.write)
-		if err != nil || r.BWBytes != tc.bw || r.IOPS != tc.iops {
+		if err != nil || r.BWBytes != tc.bw || r.IOPS != tc.iops || r.JobRuntimeMS <= 0 || r.IOBytes <= 0 {
 			t.Errorf("%s: %+v, %v", tc.file, r, err)
+		}
+		// job_runtime is in whole milliseconds: these short captures differ
+		// from fio's own rates by rounding, never by much.
+		if bw, iops := r.withFsync(); math.Abs(bw/r.BWBytes-1) > 0.2 || math.Abs(iops/r.IOPS-1) > 0.2 {
+			t.Errorf("%s: rates over the whole job (%v, %v) far from fio's (%v, %v)", tc.file, bw, iops, r.BWBytes, r.IOPS)
 		}
 		if _, err := parseFio(out, !tc.write); err == nil {
 			t.Errorf("%s: the other direction parsed without error", tc.file)

@@ -179,9 +179,13 @@ func TestFileIOAgainstFio(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					v := r.BWBytes
+					bw, iops := r.BWBytes, r.IOPS
+					if jb.write {
+						bw, iops = r.withFsync() // isobench counts the final fsync
+					}
+					v := bw
 					if jb.iops {
-						v = r.IOPS
+						v = iops
 					}
 					pairs[j].Theirs = append(pairs[j].Theirs, v)
 				}

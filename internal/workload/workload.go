@@ -112,7 +112,7 @@ func specs() []Spec {
 		{ID: Sleep, Description: "idle until duration passes or the run is cancelled",
 			Params: []Param{{Name: "duration", Default: "0", Help: "how long; 0 means until cancelled"}},
 			Parse:  parseSleep},
-		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(),
+		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(),
 	}
 }
 
