@@ -96,6 +96,18 @@ type Spec struct {
 	// as its scratch volume (bind mount, or attached disk for VMs); the
 	// agent finds it through the environment variable workload.ScratchEnv.
 	Scratch string
+	// Network asks for a link between the sandbox and the host (veth for
+	// containers, tap for VMs) with addresses isobench assigns, and the
+	// sandbox's loopback up. Backends that cannot give one say so through
+	// HostLinker.
+	Network bool
+}
+
+// HostLinker is implemented by sandboxes launched with Spec.Network: the
+// host-side address at which the sandbox reaches a native peer, or, when
+// the backend gives it no such link, the reason.
+type HostLinker interface {
+	HostAddr() (addr string, reason string)
 }
 
 // ScratchInSandbox is where container backends mount Spec.Scratch.
@@ -166,6 +178,10 @@ type Stats struct {
 
 // ID prefix of every sandbox, container and cgroup isobench creates.
 const IDPrefix = "isobench-"
+
+// LinkPrefix starts the name of every network interface isobench creates
+// (interface names are too short to hold the full sandbox id).
+const LinkPrefix = "isb"
 
 // ValidID reports whether id is usable as a container and cgroup name.
 func ValidID(id string) error {

@@ -263,7 +263,9 @@ func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
 		}
 	}
 	fmt.Fprintln(tw)
+	// Identical reasons on one backend share one note.
 	var notes []string
+	noteOf := map[string]int{}
 	for _, n := range names {
 		info, _ := metric.Describe(n)
 		fmt.Fprintf(tw, "%s\t%s", n, info.Direction)
@@ -280,8 +282,12 @@ func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
 				}
 				fmt.Fprintf(tw, "\t%s", cell)
 			case r.Skipped[n] != "":
-				notes = append(notes, fmt.Sprintf("[%d] %s on %s: %s", len(notes)+1, n, r.Backend, r.Skipped[n]))
-				fmt.Fprintf(tw, "\tn/a [%d]", len(notes))
+				key := string(r.Backend) + "\x00" + r.Skipped[n]
+				if _, ok := noteOf[key]; !ok {
+					notes = append(notes, fmt.Sprintf("[%d] %s: %s", len(notes)+1, r.Backend, r.Skipped[n]))
+					noteOf[key] = len(notes)
+				}
+				fmt.Fprintf(tw, "\tn/a [%d]", noteOf[key])
 			default:
 				fmt.Fprintf(tw, "\t—")
 			}

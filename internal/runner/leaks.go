@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/backend"
 )
 
 // Leaks lists whatever a run left behind: mounts below workDir, cgroups or
@@ -24,6 +26,22 @@ func Leaks(workDir, idPrefix string) []string {
 	}
 	for _, p := range processesOf(workDir, idPrefix) {
 		leaks = append(leaks, "process "+p)
+	}
+	if entries, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), idPrefix) {
+				leaks = append(leaks, "network namespace /run/netns/"+e.Name())
+			}
+		}
+	}
+	// veth names cannot hold the run id (15 bytes at most); any isobench
+	// veth left on the host is reported.
+	if entries, err := os.ReadDir("/sys/class/net"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), backend.LinkPrefix) {
+				leaks = append(leaks, "network interface "+e.Name())
+			}
+		}
 	}
 	if _, err := os.Stat(workDir); err == nil {
 		leaks = append(leaks, "directory "+workDir)

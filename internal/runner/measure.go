@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
+	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/metric"
+	"github.com/isobench/isobench/internal/netpeer"
 	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/suite"
+	"github.com/isobench/isobench/internal/workload"
 )
 
 // measure takes one sample: launch, run the workload (if any), tear down.
@@ -30,13 +34,21 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 	}
 	var runErr error
 	if w.Request != nil {
-		res, err := sb.Run(sctx, *w.Request)
-		if err != nil {
-			runErr = fmt.Errorf("%s: %w", w.Name, err)
-		} else {
-			s.Metrics = append(s.Metrics, res.Metrics...)
-			s.Skipped = res.Skipped
+		req := *w.Request
+		stop := func() {}
+		if w.Network {
+			stop, runErr = startPeer(sb, &req)
 		}
+		if runErr == nil {
+			res, err := sb.Run(sctx, req)
+			if err != nil {
+				runErr = fmt.Errorf("%s: %w", w.Name, err)
+			} else {
+				s.Metrics = append(s.Metrics, res.Metrics...)
+				s.Skipped = res.Skipped
+			}
+		}
+		stop()
 	}
 	// Teardown is part of the sample, so it runs even after a timeout or an
 	// interrupt, with its own deadline inside Close.
@@ -51,6 +63,29 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 	s.Metrics = append(timelineMetrics(tl, info.Kind), s.Metrics...)
 	s.Agent = tl.Ready()
 	return s, false
+}
+
+// startPeer runs the native side of the network workload on the host end
+// of the sandbox's link and tells the agent where it is, or why there is
+// no link. The returned stop is always safe to call.
+func startPeer(sb backend.Sandbox, req *agent.Request) (func(), error) {
+	req.Params = maps.Clone(req.Params)
+	linker, ok := sb.(backend.HostLinker)
+	if !ok {
+		req.Params[workload.NoPeerParam] = "this backend gives the sandbox no link to the host"
+		return func() {}, nil
+	}
+	addr, reason := linker.HostAddr()
+	if addr == "" {
+		req.Params[workload.NoPeerParam] = reason
+		return func() {}, nil
+	}
+	srv, err := netpeer.Serve(addr)
+	if err != nil {
+		return func() {}, fmt.Errorf("native network peer: %w", err)
+	}
+	req.Params[workload.PeerParam] = srv.Addr()
+	return func() { _ = srv.Close() }, nil
 }
 
 // timelineMetrics turns a timeline into cold-start metrics (seconds).

@@ -34,6 +34,8 @@ type Workload struct {
 	Request     *agent.Request
 	// Scratch asks the backend for a scratch volume on the host's disk.
 	Scratch bool
+	// Network asks for a link to the host, with a native peer on it.
+	Network bool
 	// Metrics are what the workload reports (cold-start metrics aside).
 	Metrics []metric.Name
 }
@@ -41,16 +43,17 @@ type Workload struct {
 // listed are the selectable benchmarks, in display order, with the in-agent
 // workload that each runs.
 var listed = []struct {
-	name    WorkloadName
-	agent   workload.ID
-	scratch bool
+	name             WorkloadName
+	agent            workload.ID
+	scratch, network bool
 }{
-	{ColdStart, "", false},
-	{"cpu", workload.CPUID, false},
-	{"memory", workload.Memory, false},
-	{"syscall", workload.Syscall, false},
-	{"spawn", workload.Spawn, false},
-	{"fileio", workload.FileIO, true},
+	{ColdStart, "", false, false},
+	{"cpu", workload.CPUID, false, false},
+	{"memory", workload.Memory, false, false},
+	{"syscall", workload.Syscall, false, false},
+	{"spawn", workload.Spawn, false, false},
+	{"fileio", workload.FileIO, true, false},
+	{"network", workload.Network, false, true},
 }
 
 // WorkloadNames lists the selectable workload names ("all" selects them all).
@@ -88,7 +91,7 @@ func (s Suite) Workload(name string) (Workload, error) {
 		if _, err := spec.New(params); err != nil {
 			return Workload{}, fmt.Errorf("workloads: %w", err)
 		}
-		return Workload{Name: l.name, Description: spec.Description, Scratch: l.scratch, Metrics: spec.Metrics,
+		return Workload{Name: l.name, Description: spec.Description, Scratch: l.scratch, Network: l.network, Metrics: spec.Metrics,
 			Request: &agent.Request{Workload: string(l.agent), Params: params}}, nil
 	}
 	return Workload{}, fmt.Errorf("workloads: unknown workload %q (valid: %s, or %s)", name, strings.Join(WorkloadNames(), ", "), AllWorkloads)

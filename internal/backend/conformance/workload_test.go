@@ -7,6 +7,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/netpeer"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -14,14 +15,15 @@ import (
 // declared metric is either a positive, finite value or skipped with a
 // reason — never missing, never a silent zero.
 func TestWorkloadsRunInEveryBackend(t *testing.T) {
-	tiny := map[workload.ID]map[string]string{
-		workload.CPUID:   {"duration": "100ms", "threads": "2"},
-		workload.Memory:  {"size": "8MiB", "latency_size": "8MiB", "duration": "50ms"},
-		workload.Syscall: {"duration": "50ms"},
-		workload.Spawn:   {"duration": "50ms"},
-		workload.FileIO:  {"size": "4MiB", "duration": "50ms"},
-	}
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
+		tiny := map[workload.ID]map[string]string{
+			workload.CPUID:   {"duration": "100ms", "threads": "2"},
+			workload.Memory:  {"size": "8MiB", "latency_size": "8MiB", "duration": "50ms"},
+			workload.Syscall: {"duration": "50ms"},
+			workload.Spawn:   {"duration": "50ms"},
+			workload.FileIO:  {"size": "4MiB", "duration": "50ms"},
+			workload.Network: {"duration": "50ms", "round_trips": "20", "udp_packets": "5"},
+		}
 		// The scratch volume must be on disk: t.TempDir may be tmpfs.
 		scratch, err := os.MkdirTemp("/var/tmp", "isobench-conformance-")
 		if err != nil {
@@ -29,11 +31,25 @@ func TestWorkloadsRunInEveryBackend(t *testing.T) {
 		}
 		defer os.RemoveAll(scratch)
 		ctx := testContext(t)
-		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-wl", Limits: backend.Limits{CPUs: 2, MemoryBytes: 256 << 20}, Scratch: scratch})
+		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-wl", Limits: backend.Limits{CPUs: 2, MemoryBytes: 256 << 20},
+			Scratch: scratch, Network: true})
 		if err != nil {
 			t.Fatalf("launch: %v", err)
 		}
 		defer sb.Close(ctx)
+		// The native peer for the network workload, on the host end of the
+		// sandbox's link.
+		if addr, reason := sb.(backend.HostLinker).HostAddr(); addr != "" {
+			srv, err := netpeer.Serve(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			tiny[workload.Network][workload.PeerParam] = srv.Addr()
+		} else {
+			t.Logf("no host link: %s", reason)
+			tiny[workload.Network][workload.NoPeerParam] = reason
+		}
 		for id, params := range tiny {
 			spec, err := workload.Lookup(id)
 			if err != nil {

@@ -58,7 +58,13 @@ const ociVersion = "1.0.2"
 // containerSpec is the OCI config of one agent container: a read-only rootfs,
 // fresh namespaces (no network), no added capabilities, and the run's limits.
 // cgroupsPath is top-level so the runtime's delete removes it entirely.
-func containerSpec(id, rootfs string, limits backend.Limits, scratch string) *specs.Spec {
+// sandboxExtras are the optional parts of a container's config.
+type sandboxExtras struct {
+	scratch   string // host dir to bind-mount as the scratch volume
+	netnsPath string // network namespace to join, prepared by isobench
+}
+
+func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras) *specs.Spec {
 	caps := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"}
 	s := &specs.Spec{
 		Version: ociVersion,
@@ -97,8 +103,15 @@ func containerSpec(id, rootfs string, limits backend.Limits, scratch string) *sp
 			},
 		},
 	}
-	if scratch != "" {
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: backend.ScratchInSandbox, Type: "bind", Source: scratch, Options: []string{"rbind", "rw", "nosuid", "nodev"}})
+	if extra.netnsPath != "" {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = extra.netnsPath
+			}
+		}
+	}
+	if extra.scratch != "" {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: backend.ScratchInSandbox, Type: "bind", Source: extra.scratch, Options: []string{"rbind", "rw", "nosuid", "nodev"}})
 		s.Process.Env = append(s.Process.Env, workload.ScratchEnv+"="+backend.ScratchInSandbox)
 	}
 	return s

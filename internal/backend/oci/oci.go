@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,12 +76,13 @@ func runscFlavor(platform string) *flavor {
 
 // Backend launches agent containers through one OCI runtime.
 type Backend struct {
-	f       *flavor
-	rt      *Runtime
-	version Version
-	rootfs  string
-	bundles string
-	env     backend.Env
+	linkIndex atomic.Uint32 // picks each networked sandbox's /30
+	f         *flavor
+	rt        *Runtime
+	version   Version
+	rootfs    string
+	bundles   string
+	env       backend.Env
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -188,19 +190,36 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err := backend.ValidID(spec.ID); err != nil {
 		return nil, err
 	}
+	// The network is prepared before the timeline starts: CNI does this
+	// for containerd, and it is not part of the runtime's cold start.
+	var lnk *link
+	extra := sandboxExtras{scratch: spec.Scratch}
+	if spec.Network && b.f.kind == backend.KindContainer {
+		lnk = newLink(spec.ID, b.linkIndex.Add(1))
+		if err := lnk.setUp(ctx); err != nil {
+			return nil, fmt.Errorf("%s: network for %s: %w", b.f.name, spec.ID, err)
+		}
+		extra.netnsPath = lnk.nsPath()
+	}
 	bundle := filepath.Join(b.bundles, spec.ID)
-	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits, spec.Scratch)); err != nil {
+	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits, extra)); err != nil {
+		if lnk != nil {
+			_ = lnk.remove(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	p, err := newPipes()
 	if err != nil {
 		_ = os.RemoveAll(bundle)
+		if lnk != nil {
+			_ = lnk.remove(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	stderr := backend.NewTailBuffer(4096)
 	stderrDone := make(chan struct{})
 	go func() { _, _ = io.Copy(stderr, p.stderrR); close(stderrDone) }()
-	s := &sandbox{b: b, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone}
+	s := &sandbox{b: b, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone, link: lnk, network: spec.Network}
 	s.conn = backend.NewAgentConn(p.stdinW, p.stdoutR, stderr)
 
 	s.tl = backend.NewTimeline()
@@ -330,6 +349,8 @@ type sandbox struct {
 	closed     bool
 	runCmd     *exec.Cmd  // one-shot mode: the foreground `run`
 	runDone    chan error // its exit
+	link       *link      // set when the sandbox has a veth to the host
+	network    bool       // launched with Spec.Network
 }
 
 func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
@@ -349,6 +370,19 @@ func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
+
+// HostAddr is the host end of the sandbox's veth, if it has one.
+func (s *sandbox) HostAddr() (string, string) {
+	switch {
+	case s.link != nil:
+		return s.link.hostAddr(), ""
+	case s.b.f.kind == backend.KindGVisor:
+		return "", "runsc runs with --network=none here (Debian's runsc cannot set up its netstack in a fresh network namespace on this kernel); only its loopback is measured"
+	case !s.network:
+		return "", "the sandbox was launched without a network"
+	}
+	return "", "no link"
+}
 
 // Close asks the agent to exit (kills it if it does not), then deletes the
 // container and its bundle.
@@ -407,6 +441,13 @@ func (s *sandbox) remove(ctx context.Context) error {
 	}
 	s.pipes.closeAll()
 	backend.ReapOrphans()
+	if s.link != nil {
+		lctx, cancel := context.WithTimeout(ctx, deleteLimit)
+		if err := s.link.remove(lctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s remove network: %w", s.b.f.name, err))
+		}
+		cancel()
+	}
 	if err := os.RemoveAll(s.bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}
@@ -459,7 +500,10 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 	return ids, errors.Join(errs...)
 }
 
-var _ backend.Sweeper = (*Backend)(nil)
+var (
+	_ backend.Sweeper    = (*Backend)(nil)
+	_ backend.HostLinker = (*sandbox)(nil)
+)
 
 // BareRun runs the container that Launch would create, from an identical
 // bundle, through the bare runtime CLI with no harness in between: the
@@ -473,7 +517,7 @@ func (b *Backend) BareRun(ctx context.Context, id string, limits backend.Limits)
 		return 0, err
 	}
 	bundle := filepath.Join(b.bundles, id)
-	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits, "")); err != nil {
+	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits, sandboxExtras{})); err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(bundle)

@@ -28,7 +28,10 @@ type Backend struct {
 	env backend.Env
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.HostLinker = (*sandbox)(nil)
+)
 
 // New returns the process backend; it works wherever cgroups do.
 func New(_ context.Context, env backend.Env) (backend.Backend, error) {
@@ -127,6 +130,10 @@ func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
+
+// HostAddr: the native process shares the host's network stack, so its
+// path to a host peer is the host's loopback (no isolation, no veth).
+func (s *sandbox) HostAddr() (string, string) { return "127.0.0.1", "" }
 
 // Close asks the agent to exit, kills its process group if it does not, and
 // removes the cgroup. It uses its own deadline, not the caller's.
