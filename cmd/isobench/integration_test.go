@@ -80,20 +80,25 @@ func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
 	// (right after the plan is announced), and after some samples, so that
 	// it hits different phases of a launch.
 	tests := []struct {
-		name    string
-		trigger string // stderr line prefix after which SIGINT is sent
-		samples int    // samples known to be saved before the signal
+		name     string
+		trigger  string // stderr line prefix after which SIGINT is sent
+		samples  int    // samples known to be saved before the signal
+		workload string
 	}{
-		{"during detection", "", 0},
-		{"during first sample", "", -1},
-		{"after 1 sample", "[1/", 1},
-		{"after 3 samples", "[3/", 3},
-		{"after 5 samples", "[5/", 5},
+		{"during detection", "", 0, "coldstart"},
+		{"during first sample", "", -1, "coldstart"},
+		{"after 1 sample", "[1/", 1, "coldstart"},
+		{"after 3 samples", "[3/", 3, "coldstart"},
+		{"after 5 samples", "[5/", 5, "coldstart"},
+		// Network samples own a namespace and a veth pair each, and file
+		// I/O a scratch volume: the signal lands while they exist.
+		{"network, after 2 samples", "[2/", 2, "network"},
+		{"fileio, after 1 sample", "[1/", 1, "fileio"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--reps", "50", "--warmup", "0", "--out", out)
+			cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--workloads", tc.workload, "--quick", "--reps", "50", "--warmup", "0", "--out", out)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)

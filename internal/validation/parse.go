@@ -79,3 +79,26 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// parseIperf3 returns the bytes per second the receiver counted, from
+// `iperf3 -J` (end.sum_received, which is what crossed the link).
+func parseIperf3(out []byte) (float64, error) {
+	var doc struct {
+		Error string `json:"error"`
+		End   struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return 0, fmt.Errorf("parse iperf3 output %q: %w", clip(string(out)), err)
+	}
+	if doc.Error != "" {
+		return 0, fmt.Errorf("iperf3: %s", doc.Error)
+	}
+	if doc.End.SumReceived.BitsPerSecond <= 0 {
+		return 0, fmt.Errorf("iperf3 output has no received throughput: %q", clip(string(out)))
+	}
+	return doc.End.SumReceived.BitsPerSecond / 8, nil
+}

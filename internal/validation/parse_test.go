@@ -52,3 +52,17 @@ func TestParseFio(t *testing.T) {
 		t.Error("garbage parsed without error")
 	}
 }
+
+func TestParseIperf3(t *testing.T) {
+	out, err := os.ReadFile("testdata/iperf3-tcp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseIperf3(out)
+	if err != nil || math.Abs(got-14210150259.693922/8) > 1 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if _, err := parseIperf3([]byte(`{"error":"unable to connect to server"}`)); err == nil {
+		t.Fatal("iperf3 error parsed as a result")
+	}
+}
