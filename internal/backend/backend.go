@@ -8,6 +8,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"strings"
@@ -179,9 +180,27 @@ type Stats struct {
 // ID prefix of every sandbox, container and cgroup isobench creates.
 const IDPrefix = "isobench-"
 
-// LinkPrefix starts the name of every network interface isobench creates
-// (interface names are too short to hold the full sandbox id).
+// LinkPrefix starts the name of every network interface isobench creates.
 const LinkPrefix = "isb"
+
+// LinkName names one end ('h' host, 'c' sandbox) of a sandbox's veth pair.
+// Interface names hold 15 bytes, too few for the sandbox id, so the name is
+// a hash of the run (LinkRunPrefix) followed by a hash of the sandbox id.
+func LinkName(runPrefix, id string, end byte) string {
+	return fmt.Sprintf("%s%04x%c", LinkRunPrefix(runPrefix), fnv32(id)&0xffff, end)
+}
+
+// LinkRunPrefix starts the names of every interface of one run, so that
+// leak checks find a run's interfaces and no other run's.
+func LinkRunPrefix(runPrefix string) string {
+	return fmt.Sprintf("%s%04x", LinkPrefix, fnv32(runPrefix)&0xffff)
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
 
 // ValidID reports whether id is usable as a container and cgroup name.
 func ValidID(id string) error {

@@ -34,11 +34,9 @@ func Leaks(workDir, idPrefix string) []string {
 			}
 		}
 	}
-	// veth names cannot hold the run id (15 bytes at most); any isobench
-	// veth left on the host is reported.
 	if entries, err := os.ReadDir("/sys/class/net"); err == nil {
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), backend.LinkPrefix) {
+			if strings.HasPrefix(e.Name(), backend.LinkRunPrefix(idPrefix)) {
 				leaks = append(leaks, "network interface "+e.Name())
 			}
 		}

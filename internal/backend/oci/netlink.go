@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,9 +29,7 @@ type link struct {
 // linkSubnets is how many /30s fit in 169.254.64.0/18.
 const linkSubnets = 1 << 12
 
-func newLink(id string, index uint32) *link {
-	h := fnv.New32a()
-	h.Write([]byte(id))
+func newLink(runPrefix, id string, index uint32) *link {
 	base := netip.AddrFrom4([4]byte{169, 254, 64, 0})
 	k := index % linkSubnets
 	b := base.As4()
@@ -41,7 +38,7 @@ func newLink(id string, index uint32) *link {
 	host := netip.AddrFrom4(b).Next()
 	return &link{
 		ns:        id,
-		hostIf:    fmt.Sprintf("%s%08xh", backend.LinkPrefix, h.Sum32()),
+		hostIf:    backend.LinkName(runPrefix, id, 'h'),
 		hostIP:    host,
 		sandboxIP: host.Next(),
 	}

@@ -195,7 +195,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	var lnk *link
 	extra := sandboxExtras{scratch: spec.Scratch}
 	if spec.Network && b.f.kind == backend.KindContainer {
-		lnk = newLink(spec.ID, b.linkIndex.Add(1))
+		lnk = newLink(backend.IDPrefix+b.env.RunID, spec.ID, b.linkIndex.Add(1))
 		if err := lnk.setUp(ctx); err != nil {
 			return nil, fmt.Errorf("%s: network for %s: %w", b.f.name, spec.ID, err)
 		}
