@@ -196,6 +196,9 @@ func LinkRunPrefix(runPrefix string) string {
 	return fmt.Sprintf("%s%04x", LinkPrefix, fnv32(runPrefix)&0xffff)
 }
 
+// Hash32 is a stable 32-bit hash (FNV-1a) for deriving names and addresses.
+func Hash32(s string) uint32 { return fnv32(s) }
+
 func fnv32(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))

@@ -149,29 +149,38 @@ func (s *Server) udpEcho() {
 	}
 }
 
-func dial(ctx context.Context, addr string, mode byte) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dialTimeout bounds a connection attempt: on a link isobench made, the
+// peer answers at once or not at all (a host firewall dropping it).
+const dialTimeout = 5 * time.Second
+
+// dial connects for one test that should take about d. The connection
+// ends at ctx's cancellation or at d plus a grace period, whichever comes
+// first, so that no test can block forever on a silent peer.
+func dial(ctx context.Context, addr string, mode byte, d time.Duration) (net.Conn, func(), error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var dialer net.Dialer
+	c, err := dialer.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("connect to %s within %s (a host firewall dropping the link's traffic?): %w", addr, dialTimeout, err)
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(deadline)
-	}
+	_ = c.SetDeadline(time.Now().Add(d + 10*time.Second))
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	done := func() { stop(); c.Close() }
 	if _, err := c.Write([]byte{mode}); err != nil {
-		c.Close()
-		return nil, err
+		done()
+		return nil, nil, err
 	}
-	return c, nil
+	return c, done, nil
 }
 
 // Upload sends for d and returns the bytes per second the server received.
 func Upload(ctx context.Context, addr string, d time.Duration) (float64, error) {
-	c, err := dial(ctx, addr, modeSink)
+	c, done, err := dial(ctx, addr, modeSink, d)
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
+	defer done()
 	buf := make([]byte, BufSize)
 	start := time.Now()
 	for time.Since(start) < d {
@@ -193,11 +202,11 @@ func Upload(ctx context.Context, addr string, d time.Duration) (float64, error) 
 
 // Download receives for d and returns bytes per second.
 func Download(ctx context.Context, addr string, d time.Duration) (float64, error) {
-	c, err := dial(ctx, addr, modeGenerate)
+	c, done, err := dial(ctx, addr, modeGenerate, d)
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
+	defer done()
 	if err := binary.Write(c, binary.BigEndian, int64(d)); err != nil {
 		return 0, err
 	}
@@ -211,11 +220,12 @@ func Download(ctx context.Context, addr string, d time.Duration) (float64, error
 
 // RoundTrips returns the latency of count one-byte request/response pairs.
 func RoundTrips(ctx context.Context, addr string, count int) ([]time.Duration, error) {
-	c, err := dial(ctx, addr, modeEcho)
+	// A round trip on these links takes well under a millisecond.
+	c, done, err := dial(ctx, addr, modeEcho, time.Duration(count)*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer done()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}

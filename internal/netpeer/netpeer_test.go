@@ -2,6 +2,7 @@ package netpeer
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -44,11 +45,11 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := dial(ctx, s.Addr(), modeEcho)
+	_, hangUp, err := dial(ctx, s.Addr(), modeEcho, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer hangUp()
 	done := make(chan error, 1)
 	go func() { done <- s.Close() }()
 	select {
@@ -58,5 +59,32 @@ func TestCloseEndsOpenConnections(t *testing.T) {
 	}
 	if _, err := Upload(ctx, s.Addr(), time.Millisecond); err == nil {
 		t.Fatal("server still answers after Close")
+	}
+}
+
+// A peer that accepts but never answers must not hang the client.
+func TestSilentPeerTimesOutWithContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := RoundTrips(ctx, l.Addr().String(), 10); err == nil {
+		t.Fatal("round trips to a silent peer succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v to give up", d)
 	}
 }

@@ -91,7 +91,7 @@ func (w FileBench) Run(ctx context.Context) (Output, error) {
 		return out, err
 	}
 	err = w.pass(ctx, path, unix.O_DIRECT, buf, direct, &out)
-	if errors.Is(err, unix.EINVAL) {
+	if errors.Is(err, errDirectUnsupported) {
 		reason := fmt.Sprintf("O_DIRECT not supported on %s (%s)", dir, fsName(dir))
 		for _, n := range []metric.Name{direct.seqWrite, direct.seqRead, direct.randWrite, direct.randRead} {
 			out.skip(n, reason)
@@ -100,6 +100,11 @@ func (w FileBench) Run(ctx context.Context) (Output, error) {
 	}
 	return out, err
 }
+
+// errDirectUnsupported: the filesystem refuses to open files with O_DIRECT.
+// Only that refusal makes the direct figures "not applicable"; any later
+// EINVAL is a real error.
+var errDirectUnsupported = errors.New("O_DIRECT unsupported")
 
 // layout writes the whole test file once, untimed, as fio lays out its
 // files: every measurement then works on allocated, written blocks, so
@@ -131,6 +136,9 @@ func (w FileBench) layout(path string, buf []byte) error {
 func (w FileBench) pass(ctx context.Context, path string, flags int, buf []byte, m fileMetrics, out *Output) error {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|flags, 0)
 	if err != nil {
+		if flags&unix.O_DIRECT != 0 && errors.Is(err, unix.EINVAL) {
+			return errDirectUnsupported
+		}
 		return fmt.Errorf("fileio: open %s: %w", path, err)
 	}
 	defer unix.Close(fd)

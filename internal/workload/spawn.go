@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -17,7 +18,7 @@ func spawnSpec() Spec {
 		Description: "fork+exec+wait of a tiny static program inside the sandbox",
 		Params: []Param{
 			{Name: "duration", Default: "2s", Quick: "300ms", Help: "how long to keep spawning"},
-			{Name: "dir", Default: "/tmp", Help: "where the tiny program is written (must allow exec)"},
+			{Name: "dir", Default: "", Help: "where the tiny program is written (must allow exec); default $TMPDIR or /tmp"},
 		},
 		Metrics: []metric.Name{metric.SpawnForkExecWait},
 		Parse: func(p Params) (Runner, error) {
@@ -39,7 +40,7 @@ func (w SpawnBench) Run(ctx context.Context) (Output, error) {
 	if err != nil {
 		return out, err
 	}
-	path := filepath.Join(w.Dir, fmt.Sprintf("isobench-true-%d", os.Getpid()))
+	path := filepath.Join(cmp.Or(w.Dir, os.TempDir()), fmt.Sprintf("isobench-true-%d", os.Getpid()))
 	if err := os.WriteFile(path, prog, 0o755); err != nil {
 		return out, fmt.Errorf("spawn: write %s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -18,7 +19,7 @@ func syscallSpec() Spec {
 		Description: "cost of a trivial syscall (getpid), of open+close, and of a pipe round trip between two threads",
 		Params: []Param{
 			{Name: "duration", Default: "1s", Quick: "250ms", Help: "time per operation"},
-			{Name: "dir", Default: "/tmp", Help: "where open/close's file is created"},
+			{Name: "dir", Default: "", Help: "where open/close's file is created; default $TMPDIR or /tmp (a tmpfs in every backend)"},
 		},
 		Metrics: []metric.Name{metric.SyscallGetpid, metric.SyscallOpenClose, metric.SyscallPipeRTT},
 		Parse: func(p Params) (Runner, error) {
@@ -70,7 +71,7 @@ func (w SyscallBench) Run(ctx context.Context) (Output, error) {
 	}
 	out.add(metric.SyscallGetpid, metric.Seconds, getpid)
 
-	path := filepath.Join(w.Dir, fmt.Sprintf("isobench-syscall-%d", os.Getpid()))
+	path := filepath.Join(cmp.Or(w.Dir, os.TempDir()), fmt.Sprintf("isobench-syscall-%d", os.Getpid()))
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		return out, fmt.Errorf("syscall: create %s: %w", path, err)
 	}

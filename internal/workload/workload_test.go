@@ -67,6 +67,9 @@ func TestParamsErrorsNameWorkloadAndParameter(t *testing.T) {
 		{FileIO, map[string]string{"block": "5000"}, "must be a multiple of 4096"},
 		{Network, map[string]string{"round_trips": "x"}, `network: parameter round_trips="x"`},
 		{Spawn, map[string]string{"speed": "fast"}, `spawn: unknown parameter "speed" (valid: duration, dir)`},
+		{Memory, map[string]string{"size": "9999999999999GiB"}, `memory: parameter size`},
+		{Network, map[string]string{"peer": "10.0.0.1:80"}, "only loopback or isobench's link range"},
+		{Network, map[string]string{"peer": "example.com:80"}, "want IP:port"},
 	}
 	for _, tc := range tests {
 		spec, err := Lookup(tc.id)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -29,7 +30,31 @@ type link struct {
 // linkSubnets is how many /30s fit in 169.254.64.0/18.
 const linkSubnets = 1 << 12
 
+// newLink picks the sandbox's /30: offset by a hash of the run, so that
+// concurrent runs start far apart, and skipping any /30 that an address on
+// this host already uses.
 func newLink(runPrefix, id string, index uint32) *link {
+	inUse := hostAddrs()
+	for try := uint32(0); ; try++ {
+		l := linkAt(runPrefix, id, backend.Hash32(runPrefix)+index+try*7919)
+		if !inUse[l.hostIP] && !inUse[l.sandboxIP] || try == linkSubnets {
+			return l
+		}
+	}
+}
+
+func hostAddrs() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out[p.Addr()] = true
+		}
+	}
+	return out
+}
+
+func linkAt(runPrefix, id string, index uint32) *link {
 	base := netip.AddrFrom4([4]byte{169, 254, 64, 0})
 	k := index % linkSubnets
 	b := base.As4()

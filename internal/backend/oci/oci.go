@@ -400,7 +400,21 @@ func (s *sandbox) Close(ctx context.Context) error {
 	s.tl.Mark(backend.PhaseExit)
 	err = s.remove(ctx)
 	s.tl.Mark(backend.PhaseDelete)
-	return err
+	// Like its setup, the network's removal is not the runtime's teardown.
+	return errors.Join(err, s.removeLink(ctx))
+}
+
+func (s *sandbox) removeLink(ctx context.Context) error {
+	if s.link == nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteLimit)
+	defer cancel()
+	if err := s.link.remove(lctx); err != nil {
+		return fmt.Errorf("%s remove network: %w", s.b.f.name, err)
+	}
+	s.link = nil
+	return nil
 }
 
 // cleanup removes a sandbox whose launch failed part-way.
@@ -411,6 +425,7 @@ func (s *sandbox) cleanup(ctx context.Context) {
 		s.kill(ctx)
 	}
 	_ = s.remove(ctx)
+	_ = s.removeLink(ctx)
 }
 
 func (s *sandbox) kill(ctx context.Context) {
@@ -441,13 +456,7 @@ func (s *sandbox) remove(ctx context.Context) error {
 	}
 	s.pipes.closeAll()
 	backend.ReapOrphans()
-	if s.link != nil {
-		lctx, cancel := context.WithTimeout(ctx, deleteLimit)
-		if err := s.link.remove(lctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s remove network: %w", s.b.f.name, err))
-		}
-		cancel()
-	}
+
 	if err := os.RemoveAll(s.bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -64,8 +66,16 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	// A private temp dir on the run's work dir (tmpfs under /run), like
+	// the tmpfs /tmp that every container gets, instead of the host's /tmp.
+	tmp := filepath.Join(b.env.WorkDir, "process-tmp", spec.ID)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		_ = cg.Delete()
+		return nil, fmt.Errorf("process: temp dir: %w", err)
+	}
+	undo := func() { _ = cg.Delete(); _ = os.RemoveAll(tmp) }
 	cmd := exec.Command(b.env.AgentPath, "agent")
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
 	if spec.Scratch != "" {
 		cmd.Env = append(cmd.Env, workload.ScratchEnv+"="+spec.Scratch)
 	}
@@ -82,20 +92,20 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		_ = cg.Delete()
+		undo()
 		return nil, fmt.Errorf("process: stdin pipe: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		_ = cg.Delete()
+		undo()
 		return nil, fmt.Errorf("process: stdout pipe: %w", err)
 	}
 	if err := backend.StartChild(cmd); err != nil {
-		_ = cg.Delete()
+		undo()
 		return nil, fmt.Errorf("process: start agent %s: %w", b.env.AgentPath, err)
 	}
 	tl.Mark(backend.PhaseSpawn)
-	s := &sandbox{cmd: cmd, cg: cg, tl: tl, conn: backend.NewAgentConn(stdin, stdout, stderr)}
+	s := &sandbox{cmd: cmd, cg: cg, tl: tl, tmp: tmp, conn: backend.NewAgentConn(stdin, stdout, stderr)}
 	if cg.FD() < 0 {
 		if err := cg.Add(cmd.Process.Pid); err != nil {
 			_ = s.Close(context.WithoutCancel(ctx))
@@ -116,6 +126,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 type sandbox struct {
 	cmd    *exec.Cmd
 	cg     *backend.Cgroup
+	tmp    string
 	tl     *backend.Timeline
 	conn   *backend.AgentConn
 	closed bool
@@ -159,5 +170,8 @@ func (s *sandbox) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	s.tl.Mark(backend.PhaseDelete)
+	if err := os.RemoveAll(s.tmp); err != nil {
+		errs = append(errs, fmt.Errorf("remove temp dir: %w", err))
+	}
 	return errors.Join(errs...)
 }
