@@ -14,6 +14,7 @@ import (
 	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/stats"
+	"github.com/isobench/isobench/internal/suite"
 )
 
 // WriteText writes the terminal summary of a run: per workload a table of
@@ -238,9 +239,13 @@ func WriteTextFile(path string, run *result.Run) error {
 // median ± half the 95% CI in percent, and the ratio to the native
 // baseline where there is one.
 func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
-	var names []metric.Name
+	// The workload's own order first, then anything else it reported.
+	var names, declared []metric.Name
+	if w, err := suite.Defaults().Workload(workload); err == nil {
+		declared = w.Metrics
+	}
 	seen := map[metric.Name]bool{}
-	for _, r := range rows {
+	for _, r := range append([]Row{{Order: declared}}, rows...) {
 		for _, n := range append(slices.Clone(r.Order), slices.Sorted(maps.Keys(r.Skipped))...) {
 			if !seen[n] && !isColdStartMetric(n) {
 				seen[n] = true

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -77,6 +78,9 @@ func runscFlavor(platform string) *flavor {
 // Backend launches agent containers through one OCI runtime.
 type Backend struct {
 	linkIndex atomic.Uint32 // picks each networked sandbox's /30
+	netRT     *Runtime      // gVisor: the same runtime with its own netstack on
+	netOnce   sync.Once
+	netReason string // why gVisor's netstack cannot be used here, if so
 	f         *flavor
 	rt        *Runtime
 	version   Version
@@ -117,7 +121,7 @@ func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backen
 			return nil, err
 		}
 	}
-	b := &Backend{f: &fl, rt: rt, version: v, rootfs: filepath.Join(dir, "rootfs"), bundles: filepath.Join(dir, "bundles"), env: env}
+	b := &Backend{f: &fl, rt: rt, netRT: withNetstack(rt), version: v, rootfs: filepath.Join(dir, "rootfs"), bundles: filepath.Join(dir, "bundles"), env: env}
 	if err := os.MkdirAll(rt.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: state dir: %w", f.name, err)
 	}
@@ -190,15 +194,64 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err := backend.ValidID(spec.ID); err != nil {
 		return nil, err
 	}
-	// The network is prepared before the timeline starts: CNI does this
-	// for containerd, and it is not part of the runtime's cold start.
-	var lnk *link
-	extra := sandboxExtras{scratch: spec.Scratch}
-	if spec.Network && b.f.kind == backend.KindContainer {
-		lnk = newLink(backend.IDPrefix+b.env.RunID, spec.ID, b.linkIndex.Add(1))
-		if err := lnk.setUp(ctx); err != nil {
-			return nil, fmt.Errorf("%s: network for %s: %w", b.f.name, spec.ID, err)
+	rt, lnk, noLink, err := b.network(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return b.launch(ctx, spec, rt, lnk, noLink)
+}
+
+// network prepares the sandbox's link before the timeline starts (CNI does
+// this for containerd; it is not part of the runtime's cold start) and
+// picks the runtime settings that go with it.
+func (b *Backend) network(ctx context.Context, spec backend.Spec) (*Runtime, *link, string, error) {
+	if !spec.Network {
+		return b.rt, nil, "the sandbox was launched without a network", nil
+	}
+	rt := b.rt
+	if b.f.kind == backend.KindGVisor {
+		if reason := b.gvisorNetwork(ctx); reason != "" {
+			return b.rt, nil, reason, nil
 		}
+		rt = b.netRT
+	}
+	lnk := newLink(backend.IDPrefix+b.env.RunID, spec.ID, b.linkIndex.Add(1))
+	if err := lnk.setUp(ctx); err != nil {
+		return nil, nil, "", fmt.Errorf("%s: network for %s: %w", b.f.name, spec.ID, err)
+	}
+	return rt, lnk, "", nil
+}
+
+// gvisorNetwork finds out, once, whether runsc's own netstack
+// (--network=sandbox) starts here, by launching a probe sandbox on a link;
+// it returns why not, or "".
+func (b *Backend) gvisorNetwork(ctx context.Context) string {
+	b.netOnce.Do(func() {
+		id := fmt.Sprintf("%s%s-probe-net-%s", backend.IDPrefix, b.env.RunID, b.f.name)
+		lnk := newLink(backend.IDPrefix+b.env.RunID, id, b.linkIndex.Add(1))
+		pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
+		defer cancel()
+		if err := lnk.setUp(pctx); err != nil {
+			b.netReason = fmt.Sprintf("cannot make a link for runsc: %v", err)
+			return
+		}
+		sb, err := b.launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}, Network: true}, b.netRT, lnk, "")
+		if err != nil {
+			b.netReason = fmt.Sprintf("runsc's netstack (--network=sandbox) does not start here, so only gVisor's loopback is measured: %v", err)
+			return
+		}
+		if err := sb.Close(context.WithoutCancel(ctx)); err != nil {
+			b.netReason = fmt.Sprintf("runsc --network=sandbox probe did not clean up: %v", err)
+		}
+	})
+	return b.netReason
+}
+
+// launch starts a sandbox with the given runtime settings and link; on
+// failure it removes the link too.
+func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, lnk *link, noLink string) (backend.Sandbox, error) {
+	extra := sandboxExtras{scratch: spec.Scratch}
+	if lnk != nil {
 		extra.netnsPath = lnk.nsPath()
 	}
 	bundle := filepath.Join(b.bundles, spec.ID)
@@ -219,7 +272,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	stderr := backend.NewTailBuffer(4096)
 	stderrDone := make(chan struct{})
 	go func() { _, _ = io.Copy(stderr, p.stderrR); close(stderrDone) }()
-	s := &sandbox{b: b, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone, link: lnk, network: spec.Network}
+	s := &sandbox{b: b, rt: rt, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone, link: lnk, noLink: noLink}
 	s.conn = backend.NewAgentConn(p.stdinW, p.stdoutR, stderr)
 
 	s.tl = backend.NewTimeline()
@@ -236,7 +289,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 // launchPhased creates, starts and waits for ready as separate timed steps.
 func (s *sandbox) launchPhased(ctx context.Context, stderr *backend.TailBuffer, stderrDone chan struct{}) error {
 	b, p := s.b, s.pipes
-	err := b.rt.Create(ctx, s.id, s.bundle, &CreateOpts{PidFile: filepath.Join(s.bundle, "pid"), IO: p.child()})
+	err := s.rt.Create(ctx, s.id, s.bundle, &CreateOpts{PidFile: filepath.Join(s.bundle, "pid"), IO: p.child()})
 	p.closeChildEnds()
 	s.created = true
 	if err != nil {
@@ -246,7 +299,7 @@ func (s *sandbox) launchPhased(ctx context.Context, stderr *backend.TailBuffer, 
 		return fmt.Errorf("%s create: %w: %s", b.f.name, err, stderr.String())
 	}
 	s.tl.Mark(backend.PhaseCreate)
-	if err := b.rt.Start(ctx, s.id); err != nil {
+	if err := s.rt.Start(ctx, s.id); err != nil {
 		s.cleanup(ctx)
 		return fmt.Errorf("%s start: %w", b.f.name, err)
 	}
@@ -259,7 +312,7 @@ func (s *sandbox) launchPhased(ctx context.Context, stderr *backend.TailBuffer, 
 func (s *sandbox) launchOneshot(ctx context.Context, stderr *backend.TailBuffer, stderrDone chan struct{}) error {
 	b, p := s.b, s.pipes
 	// The run process outlives Launch: it must not die with Launch's ctx.
-	cmd := b.rt.command(context.WithoutCancel(ctx), "run", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, "pid"), s.id)
+	cmd := s.rt.command(context.WithoutCancel(ctx), "run", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, "pid"), s.id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdinR, p.stdoutW, p.stderrW
 	err := backend.StartChild(cmd)
 	p.closeChildEnds()
@@ -349,8 +402,9 @@ type sandbox struct {
 	closed     bool
 	runCmd     *exec.Cmd  // one-shot mode: the foreground `run`
 	runDone    chan error // its exit
+	rt         *Runtime   // the runtime settings this sandbox was made with
 	link       *link      // set when the sandbox has a veth to the host
-	network    bool       // launched with Spec.Network
+	noLink     string     // otherwise, why not
 }
 
 func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
@@ -373,15 +427,10 @@ func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
 
 // HostAddr is the host end of the sandbox's veth, if it has one.
 func (s *sandbox) HostAddr() (string, string) {
-	switch {
-	case s.link != nil:
+	if s.link != nil {
 		return s.link.hostAddr(), ""
-	case s.b.f.kind == backend.KindGVisor:
-		return "", "runsc runs with --network=none here (Debian's runsc cannot set up its netstack in a fresh network namespace on this kernel); only its loopback is measured"
-	case !s.network:
-		return "", "the sandbox was launched without a network"
 	}
-	return "", "no link"
+	return "", s.noLink
 }
 
 // Close asks the agent to exit (kills it if it does not), then deletes the
@@ -431,7 +480,7 @@ func (s *sandbox) cleanup(ctx context.Context) {
 func (s *sandbox) kill(ctx context.Context) {
 	kctx, cancel := context.WithTimeout(ctx, killGrace2)
 	defer cancel()
-	_ = s.b.rt.Kill(kctx, s.id, syscall.SIGKILL)
+	_ = s.rt.Kill(kctx, s.id, syscall.SIGKILL)
 	_ = s.conn.WaitClosed(kctx)
 }
 
@@ -468,7 +517,7 @@ func (s *sandbox) remove(ctx context.Context) error {
 func (s *sandbox) delete(ctx context.Context, opts *DeleteOpts) error {
 	dctx, cancel := context.WithTimeout(ctx, deleteLimit)
 	defer cancel()
-	return s.b.rt.Delete(dctx, s.id, opts)
+	return s.rt.Delete(dctx, s.id, opts)
 }
 
 // runExitedClean reports whether a one-shot `run` finished by itself with
@@ -578,4 +627,18 @@ func (b *Backend) barePhased(ctx context.Context, id, bundle, pidFile string, de
 		return fmt.Errorf("wait for container exit: %w", err)
 	}
 	return b.rt.Delete(ctx, id, nil)
+}
+
+// withNetstack returns rt with runsc's --network=none replaced by
+// --network=sandbox: gVisor's own netstack on the container's interface.
+func withNetstack(rt *Runtime) *Runtime {
+	n := *rt
+	n.Global = nil
+	for _, g := range rt.Global {
+		if g == "--network=none" {
+			g = "--network=sandbox"
+		}
+		n.Global = append(n.Global, g)
+	}
+	return &n
 }
