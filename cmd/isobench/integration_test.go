@@ -94,6 +94,7 @@ func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
 		// I/O a scratch volume: the signal lands while they exist.
 		{"network, after 2 samples", "[2/", 2, "network"},
 		{"fileio, after 1 sample", "[1/", 1, "fileio"},
+		{"fileio-rootfs, after 1 sample", "[1/", 1, "fileio-rootfs"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

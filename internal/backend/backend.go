@@ -97,6 +97,12 @@ type Spec struct {
 	// as its scratch volume (bind mount, or attached disk for VMs); the
 	// agent finds it through the environment variable workload.ScratchEnv.
 	Scratch string
+	// WritableRoot asks for a root filesystem the workload may write to:
+	// for containers an overlay of the shared image with an upper layer in
+	// Scratch (the Scratch volume itself is then not mounted), as a
+	// containerd snapshot is; the agent finds a directory on it through
+	// workload.RootDirEnv.
+	WritableRoot bool
 	// Network asks for a link between the sandbox and the host (veth for
 	// containers, tap for VMs) with addresses isobench assigns, and the
 	// sandbox's loopback up. Backends that cannot give one say so through

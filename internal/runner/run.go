@@ -230,7 +230,7 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 			return ErrInterrupted
 		}
 		w := workloads[c.Workload]
-		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits, Network: w.Network}
+		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits, Network: w.Network, WritableRoot: w.WritableRoot}
 		if w.Scratch {
 			spec.Scratch = filepath.Join(scratchDir, spec.ID)
 			if err := os.MkdirAll(spec.Scratch, 0o755); err != nil {

@@ -4,6 +4,7 @@ package suite
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -36,6 +37,8 @@ type Workload struct {
 	Scratch bool
 	// Network asks for a link to the host, with a native peer on it.
 	Network bool
+	// WritableRoot asks for a root filesystem the workload writes to.
+	WritableRoot bool
 	// Metrics are what the workload reports (cold-start metrics aside).
 	Metrics []metric.Name
 }
@@ -43,17 +46,21 @@ type Workload struct {
 // listed are the selectable benchmarks, in display order, with the in-agent
 // workload that each runs.
 var listed = []struct {
-	name             WorkloadName
-	agent            workload.ID
-	scratch, network bool
+	name                     WorkloadName
+	agent                    workload.ID
+	scratch, network, rootfs bool
+	params                   map[string]string // fixed parameters
 }{
-	{ColdStart, "", false, false},
-	{"cpu", workload.CPUID, false, false},
-	{"memory", workload.Memory, false, false},
-	{"syscall", workload.Syscall, false, false},
-	{"spawn", workload.Spawn, false, false},
-	{"fileio", workload.FileIO, true, false},
-	{"network", workload.Network, false, true},
+	{ColdStart, "", false, false, false, nil},
+	{"cpu", workload.CPUID, false, false, false, nil},
+	{"memory", workload.Memory, false, false, false, nil},
+	{"syscall", workload.Syscall, false, false, false, nil},
+	{"spawn", workload.Spawn, false, false, false, nil},
+	{"fileio", workload.FileIO, true, false, false, nil},
+	// The same file I/O on the sandbox's own (writable, layered) root
+	// filesystem: gVisor serves it differently from a bind mount.
+	{"fileio-rootfs", workload.FileIO, true, false, true, map[string]string{"dir": "$" + workload.RootDirEnv}},
+	{"network", workload.Network, false, true, false, nil},
 }
 
 // WorkloadNames lists the selectable workload names ("all" selects them all).
@@ -84,6 +91,7 @@ func (s Suite) Workload(name string) (Workload, error) {
 			return Workload{}, err
 		}
 		params := spec.Defaults(s.Quick)
+		maps.Copy(params, l.params)
 		if _, ok := params["threads"]; ok {
 			params["threads"] = strconv.Itoa(int(math.Ceil(s.Limits.CPUs)))
 		}
@@ -91,7 +99,11 @@ func (s Suite) Workload(name string) (Workload, error) {
 		if _, err := spec.New(params); err != nil {
 			return Workload{}, fmt.Errorf("workloads: %w", err)
 		}
-		return Workload{Name: l.name, Description: spec.Description, Scratch: l.scratch, Network: l.network, Metrics: spec.Metrics,
+		desc := spec.Description
+		if l.rootfs {
+			desc = "the fileio workload on the sandbox's writable root filesystem (an overlay whose upper layer is on the scratch disk)"
+		}
+		return Workload{Name: l.name, Description: desc, Scratch: l.scratch, Network: l.network, WritableRoot: l.rootfs, Metrics: spec.Metrics,
 			Request: &agent.Request{Workload: string(l.agent), Params: params}}, nil
 	}
 	return Workload{}, fmt.Errorf("workloads: unknown workload %q (valid: %s, or %s)", name, strings.Join(WorkloadNames(), ", "), AllWorkloads)

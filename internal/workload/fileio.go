@@ -20,6 +20,10 @@ import (
 // is mounted inside the sandbox.
 const ScratchEnv = "ISOBENCH_SCRATCH"
 
+// RootDirEnv names a writable directory on the sandbox's root filesystem,
+// set by backends launched with a writable root.
+const RootDirEnv = "ISOBENCH_ROOTDIR"
+
 func fileioSpec() Spec {
 	return Spec{
 		ID:          FileIO,
@@ -72,6 +76,9 @@ func (w FileBench) Run(ctx context.Context) (Output, error) {
 		if dir = os.Getenv(env); dir == "" {
 			return out, fmt.Errorf("fileio: this backend provides no scratch volume (%s unset); pass dir=PATH", env)
 		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return out, fmt.Errorf("fileio: %w", err)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("isobench-fileio-%d", os.Getpid()))
 	defer os.Remove(path)

@@ -3,6 +3,7 @@ package conformance
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/isobench/isobench/internal/agent"
@@ -79,6 +80,38 @@ func TestWorkloadsRunInEveryBackend(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(scratch); len(entries) > 0 {
 			t.Errorf("fileio left files in the scratch volume: %v", entries)
+		}
+	})
+}
+
+// A writable root: file I/O on the sandbox's own root filesystem (an
+// overlay for containers), leaving the shared image untouched.
+func TestWritableRoot(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
+		scratch, err := os.MkdirTemp("/var/tmp", "isobench-conformance-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(scratch)
+		ctx := testContext(t)
+		sb, err := b.Launch(ctx, backend.Spec{ID: backend.IDPrefix + env.RunID + "-root", Limits: limits, Scratch: scratch, WritableRoot: true})
+		if err != nil {
+			t.Fatalf("launch: %v", err)
+		}
+		res, err := sb.Run(ctx, agent.Request{Workload: string(workload.FileIO),
+			Params: map[string]string{"dir": "$" + workload.RootDirEnv, "size": "4MiB", "duration": "20ms"}})
+		if err != nil {
+			t.Fatalf("fileio on the root filesystem: %v", err)
+		}
+		if len(res.Metrics) < 4 {
+			t.Fatalf("buffered figures missing: %+v", res.Metrics)
+		}
+		if err := sb.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The shared read-only image must not have been written through.
+		if matches, _ := filepath.Glob(filepath.Join(env.WorkDir, "*", "rootfs", "var")); len(matches) > 0 {
+			t.Fatalf("the shared image was modified: %v", matches)
 		}
 	})
 }

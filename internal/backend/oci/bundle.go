@@ -62,7 +62,11 @@ const ociVersion = "1.0.2"
 type sandboxExtras struct {
 	scratch   string // host dir to bind-mount as the scratch volume
 	netnsPath string // network namespace to join, prepared by isobench
+	rootfs    string // a writable root (overlay) instead of the shared one
 }
+
+// rootDirInSandbox is where the fileio workload writes on a writable root.
+const rootDirInSandbox = "/var/tmp/isobench"
 
 func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras) *specs.Spec {
 	caps := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"}
@@ -102,6 +106,10 @@ func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras
 				"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 			},
 		},
+	}
+	if extra.rootfs != "" {
+		s.Root = &specs.Root{Path: extra.rootfs}
+		s.Process.Env = append(s.Process.Env, workload.RootDirEnv+"="+rootDirInSandbox)
 	}
 	if extra.netnsPath != "" {
 		for i, ns := range s.Linux.Namespaces {

@@ -255,24 +255,40 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, ln
 		extra.netnsPath = lnk.nsPath()
 	}
 	bundle := filepath.Join(b.bundles, spec.ID)
-	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits, extra)); err != nil {
-		if lnk != nil {
-			_ = lnk.remove(context.WithoutCancel(ctx))
+	undo := func() {
+		if extra.rootfs != "" {
+			_ = unmountOverlay(extra.rootfs)
 		}
-		return nil, err
-	}
-	p, err := newPipes()
-	if err != nil {
 		_ = os.RemoveAll(bundle)
 		if lnk != nil {
 			_ = lnk.remove(context.WithoutCancel(ctx))
 		}
+	}
+	if spec.WritableRoot {
+		if spec.Scratch == "" {
+			undo()
+			return nil, fmt.Errorf("%s: a writable root needs a scratch volume for its upper layer", b.f.name)
+		}
+		merged, err := mountOverlay(b.rootfs, spec.Scratch, filepath.Join(bundle, "rootfs"))
+		if err != nil {
+			undo()
+			return nil, fmt.Errorf("%s: writable root: %w", b.f.name, err)
+		}
+		extra.rootfs, extra.scratch = merged, ""
+	}
+	if err := writeBundle(bundle, containerSpec(spec.ID, b.rootfs, spec.Limits, extra)); err != nil {
+		undo()
+		return nil, err
+	}
+	p, err := newPipes()
+	if err != nil {
+		undo()
 		return nil, err
 	}
 	stderr := backend.NewTailBuffer(4096)
 	stderrDone := make(chan struct{})
 	go func() { _, _ = io.Copy(stderr, p.stderrR); close(stderrDone) }()
-	s := &sandbox{b: b, rt: rt, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone, link: lnk, noLink: noLink}
+	s := &sandbox{b: b, rt: rt, id: spec.ID, bundle: bundle, pipes: p, stderrDone: stderrDone, link: lnk, noLink: noLink, overlay: extra.rootfs}
 	s.conn = backend.NewAgentConn(p.stdinW, p.stdoutR, stderr)
 
 	s.tl = backend.NewTimeline()
@@ -405,6 +421,7 @@ type sandbox struct {
 	rt         *Runtime   // the runtime settings this sandbox was made with
 	link       *link      // set when the sandbox has a veth to the host
 	noLink     string     // otherwise, why not
+	overlay    string     // mounted writable root, if any
 }
 
 func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
@@ -505,7 +522,13 @@ func (s *sandbox) remove(ctx context.Context) error {
 	}
 	s.pipes.closeAll()
 	backend.ReapOrphans()
-
+	if s.overlay != "" {
+		// Never RemoveAll through a mount: unmount first, or fail loudly.
+		if err := unmountOverlay(s.overlay); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		s.overlay = ""
+	}
 	if err := os.RemoveAll(s.bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove bundle: %w", err))
 	}

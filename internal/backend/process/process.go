@@ -78,6 +78,11 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
 	if spec.Scratch != "" {
 		cmd.Env = append(cmd.Env, workload.ScratchEnv+"="+spec.Scratch)
+		if spec.WritableRoot {
+			// The native process's root filesystem is the host's own,
+			// which is where the scratch volume lives.
+			cmd.Env = append(cmd.Env, workload.RootDirEnv+"="+spec.Scratch)
+		}
 	}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
