@@ -237,7 +237,7 @@ func (b *Backend) gvisorNetwork(ctx context.Context) string {
 		}
 		sb, err := b.launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}, Network: true}, b.netRT, lnk, "")
 		if err != nil {
-			b.netReason = fmt.Sprintf("runsc's netstack (--network=sandbox) does not start here, so only gVisor's loopback is measured: %v", err)
+			b.netReason = fmt.Sprintf("runsc's netstack (--network=sandbox) does not start here, so only gVisor's loopback is measured (a current runsc works: docs/backends.md#gvisor): %v", err)
 			return
 		}
 		if err := sb.Close(context.WithoutCancel(ctx)); err != nil {
