@@ -237,6 +237,21 @@ func TestRunWritesResultsAndTable(t *testing.T) {
 	if warm != 1 {
 		t.Errorf("%d warm-up samples, want 1", warm)
 	}
+	// `isobench report` prints the same tables from the saved file, and a
+	// damaged file is an error naming the file and the line.
+	rep, err := exec.Command(bin, "report", filepath.Join(out, "results.json")).Output()
+	if err != nil || !strings.Contains(string(rep), "COLD START") {
+		t.Fatalf("report: %v\n%s", err, rep)
+	}
+	broken := filepath.Join(t.TempDir(), "broken.json")
+	whole, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	if err := os.WriteFile(broken, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := exec.Command(bin, "report", broken).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), broken+": line ") {
+		t.Fatalf("report of a truncated file: %v\n%s", err, msg)
+	}
 	// A second run into the same directory must not overwrite it.
 	again := exec.Command(bin, "run", "--backends", "process", "--out", out)
 	err = again.Run()
