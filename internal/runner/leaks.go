@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
 )
 
 // Leaks lists whatever a run left behind: mounts below workDir, cgroups or
@@ -139,21 +140,8 @@ func processesOf(dir, prefix string) []string {
 // parent), for the record: file I/O on tmpfs is memory, not disk.
 func fsType(dir string) string {
 	for d := dir; ; d = filepath.Dir(d) {
-		var st unix.Statfs_t
-		if err := unix.Statfs(d, &st); err == nil {
-			switch st.Type {
-			case unix.TMPFS_MAGIC:
-				return "tmpfs"
-			case unix.EXT4_SUPER_MAGIC:
-				return "ext4"
-			case unix.XFS_SUPER_MAGIC:
-				return "xfs"
-			case unix.BTRFS_SUPER_MAGIC:
-				return "btrfs"
-			case unix.OVERLAYFS_SUPER_MAGIC:
-				return "overlayfs"
-			}
-			return fmt.Sprintf("0x%x", st.Type)
+		if _, err := os.Stat(d); err == nil {
+			return workload.FSName(d)
 		}
 		if d == "/" || d == "." {
 			return "unknown"

@@ -99,7 +99,7 @@ func (w FileBench) Run(ctx context.Context) (Output, error) {
 	}
 	err = w.pass(ctx, path, unix.O_DIRECT, buf, direct, &out)
 	if errors.Is(err, errDirectUnsupported) {
-		reason := fmt.Sprintf("O_DIRECT not supported on %s (%s)", dir, fsName(dir))
+		reason := fmt.Sprintf("O_DIRECT not supported on %s (%s)", dir, FSName(dir))
 		for _, n := range []metric.Name{direct.seqWrite, direct.seqRead, direct.randWrite, direct.randRead} {
 			out.skip(n, reason)
 		}
@@ -250,8 +250,8 @@ func evict(fd int) {
 	_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 }
 
-// fsName names the filesystem type of dir for messages.
-func fsName(dir string) string {
+// FSName names the filesystem type of dir, for messages and records.
+func FSName(dir string) string {
 	var st unix.Statfs_t
 	if unix.Statfs(dir, &st) != nil {
 		return "unknown filesystem"
