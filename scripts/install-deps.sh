@@ -12,7 +12,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-runtimes=(runc crun runsc)
+runtimes=(runc crun runsc qemu-system-x86)
 missing=()
 for p in "${runtimes[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -29,6 +29,12 @@ if ((${#missing[@]})); then
 			echo "install-deps: $p is not in this distribution's archive; skipped (see docs/backends.md)" >&2
 		fi
 	done
+fi
+
+# VM backends fetch Debian's cloud kernel with apt-get download: that needs
+# package lists (a fresh machine may have none yet).
+if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
+	apt-get update -qq || true
 fi
 
 # Go: isobench needs 1.26. Go 1.21 and later fetch the toolchain that go.mod

@@ -18,6 +18,7 @@ import (
 
 type backendsOptions struct {
 	json         bool
+	kernel       string
 	probeTimeout time.Duration
 }
 
@@ -39,6 +40,7 @@ func newBackendsCommand(ctx context.Context, g *globals, h *hooks) *cobra.Comman
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON (the same fields for every backend)")
 	cmd.Flags().DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
+	cmd.Flags().StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends")
 	return cmd
 }
 
@@ -59,7 +61,7 @@ func runBackends(ctx context.Context, g *globals, o *backendsOptions) error {
 		os.Remove(root)
 	}()
 	runID := fmt.Sprintf("detect-%d", os.Getpid())
-	env := backend.Env{AgentPath: self, WorkDir: work, RunID: runID, ProbeTimeout: o.probeTimeout, Log: g.logger()}
+	env := backend.Env{AgentPath: self, WorkDir: work, RunID: runID, ProbeTimeout: o.probeTimeout, KernelPath: o.kernel, Log: g.logger()}
 	dets, err := backend.Detect(ctx, env, nil)
 	if err != nil {
 		return interrupted(ctx, err)

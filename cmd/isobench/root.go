@@ -16,6 +16,7 @@ import (
 	"github.com/isobench/isobench/internal/result"
 
 	_ "github.com/isobench/isobench/internal/backend/oci"
+	_ "github.com/isobench/isobench/internal/backend/qemu"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -22,6 +22,7 @@ type runOptions struct {
 	memory       string
 	out          string
 	scratch      string
+	kernel       string
 	probeTimeout time.Duration
 }
 
@@ -56,6 +57,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.StringVar((*string)(&o.suite.LaunchMode), "oci-mode", string(d.LaunchMode), "how OCI runtimes are driven: phased (create, start, delete timed separately, as containerd does) or oneshot (one `run` call, as from a shell)")
 	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
 	f.StringVar(&o.scratch, "scratch", "/var/tmp/isobench", "where scratch volumes for file I/O are created; must be on the disk you want to measure (not tmpfs)")
+	f.StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends; default: Debian's cloud kernel, fetched with apt-get download and cached")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
 	return cmd
 }
@@ -108,7 +110,7 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		return err
 	}
 	run, err := runner.RunSuite(ctx, runner.Options{
-		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch,
+		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch, KernelPath: o.kernel,
 		ProbeTimeout: o.probeTimeout, Command: os.Args, Build: buildInfo(),
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})

@@ -127,6 +127,9 @@ func readyInfo(started, ready time.Time) *Ready {
 		r.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	r.MemTotalBytes = memTotal()
+	if IsGuestInit() {
+		r.BootToStartNano = int64(bootTime() - ready.Sub(started))
+	}
 	return r
 }
 

@@ -45,6 +45,9 @@ type Ready struct {
 	Kernel           string `json:"kernel"`
 	NumCPU           int    `json:"num_cpu"`
 	MemTotalBytes    int64  `json:"mem_total_bytes,omitempty"`
+	// BootToStartNano is the kernel's uptime when the agent started: in a
+	// VM, the guest kernel's share of the cold start.
+	BootToStartNano int64 `json:"boot_to_start_nano,omitempty"`
 }
 
 // Op is what the host asks of the agent.

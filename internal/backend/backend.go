@@ -133,6 +133,9 @@ type Env struct {
 	// ProbeTimeout bounds every availability probe, so a hanging runtime
 	// is reported as unavailable rather than hanging detection.
 	ProbeTimeout time.Duration
+	// KernelPath is the guest kernel for VM backends ("" = Debian's cloud
+	// kernel, fetched and cached).
+	KernelPath string
 	// LaunchMode selects how backends whose runtime offers both drive it.
 	LaunchMode LaunchMode
 	Log        *slog.Logger

@@ -9,6 +9,7 @@ const (
 	LaunchToTeardown  Name = "launch_to_teardown" // launch call → sandbox fully removed
 	AgentStartToReady Name = "agent.start_to_ready"
 	LaunchToAgentMain Name = "launch_to_agent_main" // host clock → agent clock; only where both share a clock
+	GuestKernelBoot   Name = "guest.kernel_boot"    // VMs: guest kernel start → agent start, guest clock
 )
 
 // PhasePrefix starts the name of every cold-start phase metric.
@@ -50,6 +51,7 @@ var known = map[Name]Info{
 	LaunchToTeardown:  {LaunchToTeardown, Seconds, LowerIsBetter, "launch call until the sandbox is fully removed"},
 	AgentStartToReady: {AgentStartToReady, Seconds, LowerIsBetter, "agent's own clock: first Go code until ready frame written"},
 	LaunchToAgentMain: {LaunchToAgentMain, Seconds, LowerIsBetter, "host launch call until the agent's first Go code (host and sandbox share a clock)"},
+	GuestKernelBoot:   {GuestKernelBoot, Seconds, LowerIsBetter, "VMs: guest kernel start until the agent (init) starts, on the guest's clock"},
 
 	CPUEventsPerSec:     {CPUEventsPerSec, OpsPerSec, HigherIsBetter, "sysbench-cpu prime events per second, one thread"},
 	CPUEventsPerSecAll:  {CPUEventsPerSecAll, OpsPerSec, HigherIsBetter, "sysbench-cpu prime events per second, one thread per allowed CPU"},

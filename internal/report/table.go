@@ -83,13 +83,13 @@ func writePhases(tw *tabwriter.Writer, rows []Row) {
 	if len(phases) == 0 {
 		return
 	}
-	extra := []metric.Name{metric.AgentStartToReady, metric.LaunchToAgentMain}
+	extra := []metric.Name{metric.GuestKernelBoot, metric.AgentStartToReady, metric.LaunchToAgentMain}
 	fmt.Fprintf(tw, "phases (median; each from the previous mark; — = not a phase of that backend)\n")
 	fmt.Fprintf(tw, "BACKEND")
 	for _, p := range phases {
 		fmt.Fprintf(tw, "\t%s", strings.ToUpper(strings.TrimPrefix(string(p), metric.PhasePrefix)))
 	}
-	fmt.Fprintf(tw, "\tAGENT START→READY\tLAUNCH→AGENT MAIN\n")
+	fmt.Fprintf(tw, "\tGUEST KERNEL BOOT\tAGENT START→READY\tLAUNCH→AGENT MAIN\n")
 	cols := map[metric.Name]scale{}
 	for _, n := range append(phases, extra...) {
 		cols[n] = column(rows, n)
@@ -312,7 +312,7 @@ func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
 
 func isColdStartMetric(n metric.Name) bool {
 	switch n {
-	case metric.ColdStart, metric.LaunchToTeardown, metric.AgentStartToReady, metric.LaunchToAgentMain:
+	case metric.ColdStart, metric.LaunchToTeardown, metric.AgentStartToReady, metric.LaunchToAgentMain, metric.GuestKernelBoot:
 		return true
 	}
 	return strings.HasPrefix(string(n), metric.PhasePrefix)

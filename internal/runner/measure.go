@@ -105,6 +105,9 @@ func timelineMetrics(tl *backend.Timeline, kind backend.Kind) []metric.Value {
 	}
 	if r := tl.Ready(); r != nil {
 		out = append(out, sec(metric.AgentStartToReady, time.Duration(r.StartToReadyNano)))
+		if r.BootToStartNano > 0 {
+			out = append(out, sec(metric.GuestKernelBoot, time.Duration(r.BootToStartNano)))
+		}
 		// Only sandboxes on the host kernel share the host's clock.
 		if kind == backend.KindProcess || kind == backend.KindContainer || kind == backend.KindGVisor {
 			out = append(out, sec(metric.LaunchToAgentMain, time.Unix(0, r.StartUnixNano).Sub(tl.Launch())))

@@ -35,6 +35,7 @@ type Options struct {
 	AgentPath    string
 	WorkRoot     string // parent of the run's private work dir (tmpfs is best)
 	ScratchRoot  string // parent of the run's scratch volumes: must be on disk
+	KernelPath   string // guest kernel for VM backends ("" = fetched)
 	ProbeTimeout time.Duration
 	Command      []string
 	Build        result.Build
@@ -94,7 +95,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 	out := filepath.Join(o.OutDir, ResultsFile)
 	scratchDir := filepath.Join(o.ScratchRoot, runID)
 	run.Config.ScratchDir, run.Config.ScratchFS = scratchDir, fsType(o.ScratchRoot)
-	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, Log: log}
+	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Log: log}
 
 	var names []backend.Name
 	for _, n := range s.Backends {

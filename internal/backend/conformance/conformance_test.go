@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/isobench/isobench/internal/backend"
 	_ "github.com/isobench/isobench/internal/backend/oci"
 	_ "github.com/isobench/isobench/internal/backend/process"
+	_ "github.com/isobench/isobench/internal/backend/qemu"
 	"github.com/isobench/isobench/internal/runner"
 	"github.com/isobench/isobench/internal/testutil"
 )
@@ -55,6 +57,11 @@ func construct(t *testing.T, reg backend.Registration) (backend.Backend, backend
 	b, err := reg.New(context.Background(), env)
 	if errors.Is(err, backend.ErrUnavailable) {
 		reason, fix := backend.Explain(err)
+		// CI names the backends its machine must run, so that a broken
+		// backend fails the build instead of hiding behind a skip.
+		if slices.Contains(strings.Split(os.Getenv("ISOBENCH_REQUIRE_BACKENDS"), ","), string(reg.Name)) {
+			t.Fatalf("%s is required (ISOBENCH_REQUIRE_BACKENDS) but unavailable: %s (fix: %s)", reg.Name, reason, fix)
+		}
 		t.Skipf("%s unavailable here: %s (fix: %s)", reg.Name, reason, fix)
 	}
 	if err != nil {
@@ -208,6 +215,19 @@ func TestCancelledLaunchLeavesNothing(t *testing.T) {
 func TestLimitsAreApplied(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
 		ctx := testContext(t)
+		if k := b.Info().Kind; k == backend.KindVM || k == backend.KindMicroVM {
+			// A VM's limits are its machine: whole vCPUs and guest RAM.
+			sb := launch(t, ctx, b, env, "limits", backend.Limits{CPUs: 1.5, MemoryBytes: 300 << 20})
+			defer sb.Close(ctx)
+			r := sb.Timeline().Ready()
+			if r.NumCPU != 2 {
+				t.Errorf("guest sees %d CPUs, want 2 (1.5 rounded up)", r.NumCPU)
+			}
+			if r.MemTotalBytes > 300<<20 || r.MemTotalBytes < 200<<20 {
+				t.Errorf("guest MemTotal %d, want a little under 300 MiB", r.MemTotalBytes)
+			}
+			return
+		}
 		sb := launch(t, ctx, b, env, "limits", backend.Limits{CPUs: 0.5, MemoryBytes: 300 << 20})
 		id := backend.IDPrefix + env.RunID + "-limits"
 		defer sb.Close(ctx)

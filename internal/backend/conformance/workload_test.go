@@ -40,7 +40,10 @@ func TestWorkloadsRunInEveryBackend(t *testing.T) {
 		defer sb.Close(ctx)
 		// The native peer for the network workload, on the host end of the
 		// sandbox's link.
-		if addr, reason := sb.(backend.HostLinker).HostAddr(); addr != "" {
+		linker, ok := sb.(backend.HostLinker)
+		if !ok {
+			tiny[workload.Network][workload.NoPeerParam] = "no link"
+		} else if addr, reason := linker.HostAddr(); addr != "" {
 			srv, err := netpeer.Serve(addr)
 			if err != nil {
 				t.Fatal(err)
@@ -103,8 +106,8 @@ func TestWritableRoot(t *testing.T) {
 		if err != nil {
 			t.Fatalf("fileio on the root filesystem: %v", err)
 		}
-		if len(res.Metrics) < 4 {
-			t.Fatalf("buffered figures missing: %+v", res.Metrics)
+		if len(res.Metrics) < 4 && len(res.Skipped) != 8 {
+			t.Fatalf("buffered figures missing and not skipped with a reason: %+v %v", res.Metrics, res.Skipped)
 		}
 		if err := sb.Close(ctx); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
 )
 
 // netnsDir is where `ip netns` keeps named network namespaces.
@@ -118,7 +119,7 @@ func ipBatch(ctx context.Context, global []string, cmds string) error {
 	cmd.Stdin = strings.NewReader(cmds + "\n")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := backend.RunChild(cmd); err != nil {
+	if err := reaper.Run(cmd); err != nil {
 		return fmt.Errorf("ip %s: %w: %s", strings.ReplaceAll(cmds, "\n", "; "), err, strings.TrimSpace(out.String()))
 	}
 	return nil

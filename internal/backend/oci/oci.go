@@ -20,6 +20,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
 )
 
 // flavor is one registered OCI backend: a runtime binary plus global flags.
@@ -92,7 +93,7 @@ type Backend struct {
 var _ backend.Backend = (*Backend)(nil)
 
 func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backend, error) {
-	if err := backend.BecomeSubreaper(); err != nil {
+	if err := reaper.Enable(); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	path, err := exec.LookPath(f.binary)
@@ -330,7 +331,7 @@ func (s *sandbox) launchOneshot(ctx context.Context, stderr *backend.TailBuffer,
 	// The run process outlives Launch: it must not die with Launch's ctx.
 	cmd := s.rt.command(context.WithoutCancel(ctx), "run", "--bundle", s.bundle, "--pid-file", filepath.Join(s.bundle, "pid"), s.id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdinR, p.stdoutW, p.stderrW
-	err := backend.StartChild(cmd)
+	err := reaper.Start(cmd)
 	p.closeChildEnds()
 	s.created = true
 	if err != nil {
@@ -339,7 +340,7 @@ func (s *sandbox) launchOneshot(ctx context.Context, stderr *backend.TailBuffer,
 	}
 	s.runCmd = cmd
 	s.runDone = make(chan error, 1)
-	go func() { s.runDone <- backend.WaitChild(cmd) }()
+	go func() { s.runDone <- reaper.Wait(cmd) }()
 	if err := s.waitReady(ctx); err != nil {
 		<-stderrDone
 		return fmt.Errorf("%w: %s", err, stderr.String())
@@ -521,7 +522,7 @@ func (s *sandbox) remove(ctx context.Context) error {
 		}
 	}
 	s.pipes.closeAll()
-	backend.ReapOrphans()
+	reaper.ReapOrphans()
 	if s.overlay != "" {
 		// Never RemoveAll through a mount: unmount first, or fail loudly.
 		if err := unmountOverlay(s.overlay); err != nil {
@@ -568,7 +569,7 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 			errs = append(errs, err)
 		}
 	}
-	backend.ReapOrphans()
+	reaper.ReapOrphans()
 	// runsc keeps an empty network namespace mounted at <root>/null-netns on
 	// purpose, for later gofers to share; it is runtime state, not a leak.
 	nullNetns := filepath.Join(b.rt.Root, "null-netns")
@@ -612,12 +613,12 @@ func (b *Backend) BareRun(ctx context.Context, id string, limits backend.Limits)
 	if b.env.LaunchMode == backend.LaunchOneshot {
 		cmd := b.rt.command(ctx, "run", "--bundle", bundle, id)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
-		err = backend.RunChild(cmd)
+		err = reaper.Run(cmd)
 	} else {
 		err = b.barePhased(ctx, id, bundle, pidFile, devnull)
 	}
 	took := time.Since(start)
-	backend.ReapOrphans()
+	reaper.ReapOrphans()
 	if err != nil {
 		_ = b.rt.Delete(context.WithoutCancel(ctx), id, &DeleteOpts{Force: true})
 		return 0, fmt.Errorf("%s bare %s: %w", b.f.name, b.env.LaunchMode, err)
@@ -638,15 +639,15 @@ func (b *Backend) barePhased(ctx context.Context, id, bundle, pidFile string, de
 		return fmt.Errorf("pid file holds %q", raw)
 	}
 	// The created container waits for start, so it cannot exit before this.
-	backend.Adopt(pid)
+	reaper.Adopt(pid)
 	if err := b.rt.Start(ctx, id); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killGrace2)
 		defer cancel()
 		_ = b.rt.Kill(cctx, id, syscall.SIGKILL)
-		_ = backend.WaitAdopted(cctx, pid)
+		_ = reaper.WaitAdopted(cctx, pid)
 		return err
 	}
-	if err := backend.WaitAdopted(ctx, pid); err != nil {
+	if err := reaper.WaitAdopted(ctx, pid); err != nil {
 		return fmt.Errorf("wait for container exit: %w", err)
 	}
 	return b.rt.Delete(ctx, id, nil)

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
 )
 
 // Runtime is a client for one runc-compatible CLI.
@@ -100,7 +100,7 @@ func run(cmd *exec.Cmd) ([]byte, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = &stderr
 	}
-	err := backend.RunChild(cmd)
+	err := reaper.Run(cmd)
 	if err != nil {
 		return stdout.Bytes(), commandError(cmd, err, stderr.String())
 	}
@@ -186,7 +186,7 @@ func (r *Runtime) Create(ctx context.Context, id, bundle string, opts *CreateOpt
 		// The runtime's own errors go to the container's stderr; the caller
 		// reads that pipe and quotes it.
 		start := time.Now()
-		err := backend.RunChild(cmd)
+		err := reaper.Run(cmd)
 		r.logged(cmd, start, err)
 		if err != nil {
 			return commandError(cmd, err, "")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -105,7 +106,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		undo()
 		return nil, fmt.Errorf("process: stdout pipe: %w", err)
 	}
-	if err := backend.StartChild(cmd); err != nil {
+	if err := reaper.Start(cmd); err != nil {
 		undo()
 		return nil, fmt.Errorf("process: start agent %s: %w", b.env.AgentPath, err)
 	}
@@ -165,7 +166,7 @@ func (s *sandbox) Close(ctx context.Context) error {
 	// Whether the agent exited or hangs, its process group goes: anything
 	// it left behind would keep the cgroup (and its stderr pipe) busy.
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	werr := backend.WaitChild(s.cmd)
+	werr := reaper.Wait(s.cmd)
 	var exitErr *exec.ExitError
 	if werr != nil && !errors.As(werr, &exitErr) {
 		errs = append(errs, fmt.Errorf("wait for agent: %w", werr))

@@ -1,4 +1,4 @@
-package backend
+package reaper
 
 import (
 	"bytes"
@@ -14,6 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Package reaper makes isobench a child subreaper and keeps track of the
+// children it starts, so that orphans are reaped at once and no child is
+// reaped behind os/exec's back. Every exec.Cmd isobench runs goes through
+// Start/Wait or Run.
+//
 // Container runtimes fork the sandbox's processes and exit (`runc create`
 // leaves the container's init running; `runsc create` leaves the sandbox
 // and gofer). Those orphans are re-parented to the nearest subreaper. As one
@@ -32,12 +37,12 @@ var children = struct {
 	err          error
 }{owned: map[int]bool{}}
 
-// BecomeSubreaper marks this process as the reaper of orphaned descendants
+// Enable marks this process as the reaper of orphaned descendants
 // and reaps them on every SIGCHLD. Reaping at once matters for timing, not
 // only for tidiness: `runsc delete` polls until the sandbox process is gone,
 // and a zombie still counts as there (seen here: 1.3 s of "delete" that
 // was the host init's reaping delay).
-func BecomeSubreaper() error {
+func Enable() error {
 	children.once.Do(func() {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			children.err = fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
@@ -54,8 +59,8 @@ func BecomeSubreaper() error {
 	return children.err
 }
 
-// StartChild starts cmd and records it as owned until WaitChild.
-func StartChild(cmd *exec.Cmd) error {
+// Start starts cmd and records it as owned until WaitChild.
+func Start(cmd *exec.Cmd) error {
 	children.RLock()
 	defer children.RUnlock()
 	if err := cmd.Start(); err != nil {
@@ -67,8 +72,8 @@ func StartChild(cmd *exec.Cmd) error {
 	return nil
 }
 
-// WaitChild waits for a child started with StartChild.
-func WaitChild(cmd *exec.Cmd) error {
+// Wait waits for a child started with Start.
+func Wait(cmd *exec.Cmd) error {
 	err := cmd.Wait()
 	children.ownedMu.Lock()
 	delete(children.owned, cmd.Process.Pid)
@@ -76,12 +81,12 @@ func WaitChild(cmd *exec.Cmd) error {
 	return err
 }
 
-// RunChild is StartChild followed by WaitChild.
-func RunChild(cmd *exec.Cmd) error {
-	if err := StartChild(cmd); err != nil {
+// Run is Start followed by Wait.
+func Run(cmd *exec.Cmd) error {
+	if err := Start(cmd); err != nil {
 		return err
 	}
-	return WaitChild(cmd)
+	return Wait(cmd)
 }
 
 // ReapOrphans collects every exited child that isobench did not start

@@ -1,0 +1,94 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// GuestConsole is the serial port the host reads frames from.
+const GuestConsole = "/dev/ttyS0"
+
+// IsGuestInit reports whether this process is a VM's init: PID 1 started
+// by the kernel as /init. A container's agent is PID 1 of its namespace
+// too, but runs as "/isobench agent".
+func IsGuestInit() bool { return os.Getpid() == 1 && len(os.Args) == 1 && os.Args[0] == "/init" }
+
+// GuestInit runs the agent as a VM's init: it mounts what the workloads
+// need, serves the protocol on the serial console, and resets the machine
+// when done (QEMU runs with -no-reboot, so a reset ends the VMM). It never
+// returns: init must not exit.
+func GuestInit(started time.Time) {
+	err := guestInit(started)
+	if err != nil {
+		if f, ferr := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); ferr == nil {
+			fmt.Fprintf(f, "isobench agent: %v\n", err)
+			f.Close()
+		}
+	}
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	select {} // unreachable; init must never return
+}
+
+func guestInit(started time.Time) error {
+	mounts := []struct{ src, dst, fstype string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+	}
+	for _, m := range mounts {
+		if err := unix.Mount(m.src, m.dst, m.fstype, 0, ""); err != nil {
+			return fmt.Errorf("mount %s: %w", m.dst, err)
+		}
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	console, err := os.OpenFile(GuestConsole, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", GuestConsole, err)
+	}
+	defer console.Close()
+	// Raw: no echo of requests, no CR/LF rewriting of frames.
+	if _, err := term.MakeRaw(int(console.Fd())); err != nil {
+		return fmt.Errorf("raw mode on %s: %w", GuestConsole, err)
+	}
+	return Main(context.Background(), started, console, console)
+}
+
+// loopbackUp brings up lo, which nobody else configures in an initramfs.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	return nil
+}
+
+// bootTime returns the time since the guest's kernel started, for the
+// kernel-boot phase of a VM's cold start (zero where it cannot be read).
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
