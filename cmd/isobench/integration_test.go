@@ -261,3 +261,47 @@ func TestRunWritesResultsAndTable(t *testing.T) {
 	}
 	checkClean(t, run.ID)
 }
+
+// Ctrl-C while a VM boots, and after a VM sample: no QEMU process, socket
+// or work dir may remain.
+func TestInterruptDuringVMBoot(t *testing.T) {
+	bin := buildBinary(t)
+	backends := availableBackends(t, bin, "qemu-microvm")
+	if len(backends) == 0 {
+		t.Skip("qemu-microvm not available")
+	}
+	for _, after := range []string{" samples to take", "[1/"} {
+		out := filepath.Join(t.TempDir(), "out")
+		cmd := exec.Command(bin, "run", "--backends", "qemu-microvm", "--reps", "20", "--warmup", "0", "--out", out)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			if strings.Contains(lines.Text(), after) {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // into the next boot
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		for lines.Scan() {
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+			t.Fatalf("after %q: exit %v, want %d", after, err, exitInterrupted)
+		}
+		if pids, _ := exec.Command("pgrep", "-f", "qemu-system-x86_64.*isobench").Output(); len(pids) > 0 {
+			t.Fatalf("after %q: QEMU still running: %s", after, pids)
+		}
+		if run, err := result.ReadFile(filepath.Join(out, "results.json")); err == nil {
+			checkClean(t, run.ID)
+		}
+	}
+}
