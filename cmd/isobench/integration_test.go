@@ -34,7 +34,7 @@ func buildBinary(t *testing.T) string {
 // availableBackends asks the binary which backends work here.
 func availableBackends(t *testing.T, bin string, want ...string) []string {
 	t.Helper()
-	out, err := exec.Command(bin, "backends", "--json").Output()
+	out, err := exec.Command(bin, "backends", "--json", "--probe-timeout", "30s").Output()
 	if err != nil {
 		t.Fatalf("isobench backends: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestInterruptKeepsSamplesAndCleansUp(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--workloads", tc.workload, "--quick", "--reps", "50", "--warmup", "0", "--out", out)
+			cmd := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", strings.Join(backends, ","), "--workloads", tc.workload, "--quick", "--reps", "50", "--warmup", "0", "--out", out)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -175,7 +175,7 @@ func TestHungWorkloadTimesOutAndCleansUp(t *testing.T) {
 		t.Skip("no backend available")
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command(bin, "run", "--backends", strings.Join(backends, ","), "--workloads", "idle",
+	cmd := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", strings.Join(backends, ","), "--workloads", "idle",
 		"--reps", "1", "--warmup", "0", "--timeout", "2s", "--out", out)
 	combined, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -203,7 +203,7 @@ func TestHungWorkloadTimesOutAndCleansUp(t *testing.T) {
 func TestRunWritesResultsAndTable(t *testing.T) {
 	bin := buildBinary(t)
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command(bin, "run", "--backends", "process", "--reps", "6", "--warmup", "1", "--out", out)
+	cmd := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", "process", "--reps", "6", "--warmup", "1", "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -253,7 +253,7 @@ func TestRunWritesResultsAndTable(t *testing.T) {
 		t.Fatalf("report of a truncated file: %v\n%s", err, msg)
 	}
 	// A second run into the same directory must not overwrite it.
-	again := exec.Command(bin, "run", "--backends", "process", "--out", out)
+	again := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", "process", "--out", out)
 	err = again.Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
@@ -272,7 +272,7 @@ func TestInterruptDuringVMBoot(t *testing.T) {
 	}
 	for _, after := range []string{" samples to take", "[1/"} {
 		out := filepath.Join(t.TempDir(), "out")
-		cmd := exec.Command(bin, "run", "--backends", "qemu-microvm", "--reps", "20", "--warmup", "0", "--out", out)
+		cmd := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", "qemu-microvm", "--reps", "20", "--warmup", "0", "--out", out)
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			t.Fatal(err)
