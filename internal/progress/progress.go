@@ -25,7 +25,7 @@ func New(w io.Writer) runner.Progress {
 	return &lines{w: w}
 }
 
-func announce(w io.Writer, backends []result.BackendRecord, total int) {
+func announce(w io.Writer, runID string, backends []result.BackendRecord, total int) {
 	for _, b := range backends {
 		if b.Available {
 			fmt.Fprintf(w, "backend %-14s %s %s\n", b.Name, b.Version, accelNote(b))
@@ -33,7 +33,7 @@ func announce(w io.Writer, backends []result.BackendRecord, total int) {
 			fmt.Fprintf(w, "backend %-14s unavailable: %s (fix: %s)\n", b.Name, b.Reason, b.Fix)
 		}
 	}
-	fmt.Fprintf(w, "%d samples to take\n", total)
+	fmt.Fprintf(w, "run %s: %d samples to take\n", runID, total)
 }
 
 func accelNote(b result.BackendRecord) string {
@@ -60,9 +60,9 @@ type lines struct {
 	done, total int
 }
 
-func (l *lines) Plan(backends []result.BackendRecord, total int) {
+func (l *lines) Plan(runID string, backends []result.BackendRecord, total int) {
 	l.total = total
-	announce(l.w, backends, total)
+	announce(l.w, runID, backends, total)
 }
 
 func (l *lines) Step(s result.Sample) {
@@ -82,8 +82,8 @@ type bar struct {
 	name string
 }
 
-func (b *bar) Plan(backends []result.BackendRecord, total int) {
-	announce(b.w, backends, total)
+func (b *bar) Plan(runID string, backends []result.BackendRecord, total int) {
+	announce(b.w, runID, backends, total)
 	b.p = mpb.New(mpb.WithOutput(b.w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
 	b.b = b.p.AddBar(int64(total),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return b.name }, decor.WCSyncSpaceR),

@@ -45,7 +45,7 @@ type Options struct {
 
 // Progress receives events for display; it must not block for long.
 type Progress interface {
-	Plan(backends []result.BackendRecord, total int)
+	Plan(runID string, backends []result.BackendRecord, total int)
 	Step(s result.Sample)
 	Finish()
 }
@@ -222,7 +222,7 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 	}
 	cells := Plan(names, wnames, s.Reps, s.Warmup)
 	if progress != nil {
-		progress.Plan(run.Backends, len(cells))
+		progress.Plan(run.ID, run.Backends, len(cells))
 		defer progress.Finish()
 	}
 	failed := 0
