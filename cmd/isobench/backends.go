@@ -19,6 +19,7 @@ import (
 type backendsOptions struct {
 	json         bool
 	kernel       string
+	accel        string
 	probeTimeout time.Duration
 }
 
@@ -32,6 +33,9 @@ func newBackendsCommand(ctx context.Context, g *globals, h *hooks) *cobra.Comman
 			if o.probeTimeout <= 0 {
 				return usagef("--probe-timeout: %s is not positive", o.probeTimeout)
 			}
+			if err := validAccel(o.accel); err != nil {
+				return err
+			}
 			if h.backends != nil {
 				return h.backends(o)
 			}
@@ -41,6 +45,7 @@ func newBackendsCommand(ctx context.Context, g *globals, h *hooks) *cobra.Comman
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON (the same fields for every backend)")
 	cmd.Flags().DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
 	cmd.Flags().StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends")
+	cmd.Flags().StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
 	return cmd
 }
 
@@ -61,7 +66,7 @@ func runBackends(ctx context.Context, g *globals, o *backendsOptions) error {
 		os.Remove(root)
 	}()
 	runID := fmt.Sprintf("detect-%d", os.Getpid())
-	env := backend.Env{AgentPath: self, WorkDir: work, RunID: runID, ProbeTimeout: o.probeTimeout, KernelPath: o.kernel, Log: g.logger()}
+	env := backend.Env{AgentPath: self, WorkDir: work, RunID: runID, ProbeTimeout: o.probeTimeout, KernelPath: o.kernel, Accel: backend.AccelChoice(o.accel), Log: g.logger()}
 	dets, err := backend.Detect(ctx, env, nil)
 	if err != nil {
 		return interrupted(ctx, err)
@@ -103,4 +108,15 @@ func runBackends(ctx context.Context, g *globals, o *backendsOptions) error {
 func ensureDir(dir string) string {
 	_ = os.MkdirAll(dir, 0o700)
 	return dir
+}
+
+const accelHelp = "how VM backends run guests: auto (KVM when a guest actually boots under it, else TCG emulation), kvm, or tcg"
+
+func validAccel(s string) error {
+	for _, c := range backend.AccelChoices() {
+		if string(c) == s {
+			return nil
+		}
+	}
+	return usagef("--accel: %q is not one of %v", s, backend.AccelChoices())
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/progress"
 	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/runner"
@@ -23,6 +24,7 @@ type runOptions struct {
 	out          string
 	scratch      string
 	kernel       string
+	accel        string
 	probeTimeout time.Duration
 }
 
@@ -59,6 +61,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.StringVar(&o.scratch, "scratch", "/var/tmp/isobench", "where scratch volumes for file I/O are created; must be on the disk you want to measure (not tmpfs)")
 	f.StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends; default: Debian's cloud kernel, fetched with apt-get download and cached")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
+	f.StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
 	return cmd
 }
 
@@ -81,6 +84,9 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 	o.suite.Limits.MemoryBytes = mem
 	if o.probeTimeout <= 0 {
 		return usagef("--probe-timeout: %s is not positive", o.probeTimeout)
+	}
+	if err := validAccel(o.accel); err != nil {
+		return err
 	}
 	if err := o.suite.Validate(); err != nil {
 		return usagef("--%v", err)
@@ -110,7 +116,7 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		return err
 	}
 	run, err := runner.RunSuite(ctx, runner.Options{
-		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch, KernelPath: o.kernel,
+		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch, KernelPath: o.kernel, Accel: backend.AccelChoice(o.accel),
 		ProbeTimeout: o.probeTimeout, Command: os.Args, Build: buildInfo(),
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})

@@ -128,7 +128,10 @@ func readyInfo(started, ready time.Time) *Ready {
 	}
 	r.MemTotalBytes = memTotal()
 	if IsGuestInit() {
-		r.BootToStartNano = int64(bootTime() - ready.Sub(started))
+		// Both clocks read together: the guest's uptime now, less the
+		// time since the agent started, is its uptime at the start.
+		uptime, now := bootTime(), time.Now()
+		r.BootToStartNano = int64(uptime - now.Sub(started))
 	}
 	return r
 }

@@ -20,19 +20,34 @@ func IsGuestInit() bool { return os.Getpid() == 1 && len(os.Args) == 1 && os.Arg
 
 // GuestInit runs the agent as a VM's init: it mounts what the workloads
 // need, serves the protocol on the serial console, and resets the machine
-// when done (QEMU runs with -no-reboot, so a reset ends the VMM). It never
+// when done (every VMM isobench drives ends on a guest reset). It never
 // returns: init must not exit.
 func GuestInit(started time.Time) {
-	err := guestInit(started)
-	if err != nil {
-		if f, ferr := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); ferr == nil {
-			fmt.Fprintf(f, "isobench agent: %v\n", err)
-			f.Close()
-		}
+	if err := guestInit(started); err != nil {
+		reportBootError(err)
 	}
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	select {} // unreachable; init must never return
+}
+
+// reportBootError puts why the agent could not start where the host reads:
+// an error frame on the console, so the launch fails with this reason
+// rather than a bare timeout, and a plain line the host quotes as console
+// output. The kernel log is no place: the guest runs with loglevel=1.
+func reportBootError(err error) {
+	msg := fmt.Sprintf("isobench agent (guest init): %v", err)
+	console, cerr := os.OpenFile(GuestConsole, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if cerr != nil {
+		if f, ferr := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); ferr == nil {
+			fmt.Fprintln(f, msg)
+			f.Close()
+		}
+		return
+	}
+	defer console.Close()
+	fmt.Fprintf(console, "\r\n%s\r\n", msg)
+	_ = NewFrameWriter(console).Write(Frame{Type: FrameError, Error: msg})
 }
 
 func guestInit(started time.Time) error {
@@ -48,6 +63,13 @@ func guestInit(started time.Time) error {
 		}
 	}
 	if err := loopbackUp(); err != nil {
+		return err
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	if err := setUpDevices(string(cmdline)); err != nil {
 		return err
 	}
 	console, err := os.OpenFile(GuestConsole, os.O_RDWR|unix.O_NOCTTY, 0)

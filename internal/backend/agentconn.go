@@ -69,6 +69,9 @@ func (c *AgentConn) WaitReady(ctx context.Context) (*agent.Ready, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.Type == agent.FrameError {
+		return nil, fmt.Errorf("agent failed to start: %s", f.Error)
+	}
 	if f.Type != agent.FrameReady || f.Ready == nil {
 		return nil, fmt.Errorf("%w: expected ready frame, got %q", agent.ErrProtocol, f.Type)
 	}

@@ -40,6 +40,19 @@ const (
 	AccelTCG    Accel = "tcg" // emulated: numbers are not comparable to hardware virtualization
 )
 
+// AccelChoice is the user's --accel for VM backends.
+type AccelChoice string
+
+const (
+	// AccelAuto uses KVM when a guest actually boots under it, else TCG.
+	AccelAuto    AccelChoice = "auto"
+	AccelOnlyKVM AccelChoice = "kvm"
+	AccelOnlyTCG AccelChoice = "tcg"
+)
+
+// AccelChoices lists the valid --accel values.
+func AccelChoices() []AccelChoice { return []AccelChoice{AccelAuto, AccelOnlyKVM, AccelOnlyTCG} }
+
 // Capabilities are optional abilities a planner can rely on.
 type Capabilities struct {
 	Snapshot    bool `json:"snapshot"`
@@ -136,6 +149,8 @@ type Env struct {
 	// KernelPath is the guest kernel for VM backends ("" = Debian's cloud
 	// kernel, fetched and cached).
 	KernelPath string
+	// Accel is how VM backends run guests ("" is AccelAuto).
+	Accel AccelChoice
 	// LaunchMode selects how backends whose runtime offers both drive it.
 	LaunchMode LaunchMode
 	Log        *slog.Logger

@@ -12,14 +12,17 @@ import (
 type Phase string
 
 const (
-	PhaseSpawn   Phase = "spawn"   // process backend: fork/exec returned
+	PhaseSpawn   Phase = "spawn"   // process backend, VMs: fork/exec of the agent or VMM returned
 	PhaseCgroup  Phase = "cgroup"  // process backend: placed in its limits cgroup
 	PhaseRuntime Phase = "runtime" // OCI one-shot: launch → agent's first Go code (agent clock)
 	PhaseCreate  Phase = "create"  // OCI: `runtime create` returned
 	PhaseStart   Phase = "start"   // OCI: `runtime start` returned
+	PhaseDisk    Phase = "disk"    // VMs: scratch disk image made (only with a scratch volume)
+	PhaseAPI     Phase = "api"     // Firecracker, Cloud Hypervisor: the VMM's API socket answers
+	PhaseConfig  Phase = "config"  // Firecracker, Cloud Hypervisor: machine configured and boot requested
 	PhaseReady   Phase = "ready"   // agent's ready frame received by the host
-	PhaseExit    Phase = "exit"    // agent process gone (its output closed)
-	PhaseDelete  Phase = "delete"  // runtime state, cgroups and bundle removed
+	PhaseExit    Phase = "exit"    // agent gone (its output closed); VMs: VMM process gone
+	PhaseDelete  Phase = "delete"  // runtime state, cgroups, bundle, sockets and disk images removed
 )
 
 // Mark is one point on a timeline.

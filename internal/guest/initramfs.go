@@ -1,6 +1,7 @@
 // Package guest makes what a VM boots: a kernel (the user's, or Debian's
 // cloud kernel fetched with apt-get download and cached) and an initramfs,
-// built in Go, whose /init is the isobench agent itself.
+// built in Go, whose /init is the isobench agent itself, with the guest
+// driver modules beside it; and ext4 disk images for scratch volumes.
 package guest
 
 import (
@@ -15,34 +16,41 @@ import (
 	"github.com/cavaliergopher/cpio"
 )
 
-// BuildInitramfs writes a newc cpio archive holding the agent as /init and
-// the empty directories it mounts at boot. It holds no device nodes: the
-// agent mounts devtmpfs and opens the console itself.
-func BuildInitramfs(w io.Writer, agentPath string) error {
-	agent, err := os.Open(agentPath)
-	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
-	}
-	defer agent.Close()
-	st, err := agent.Stat()
-	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
-	}
+// BuildInitramfs writes a newc cpio archive holding the agent as /init,
+// the empty directories it mounts at boot, and the modules in modulesDir
+// (may be empty) under ModulesDir. It holds no device nodes: the agent
+// mounts devtmpfs and opens the console itself.
+func BuildInitramfs(w io.Writer, agentPath, modulesDir string) error {
 	cw := cpio.NewWriter(w)
-	mtime := time.Unix(0, 0) // reproducible: the same agent gives the same archive
-	for _, d := range []struct {
+	mtime := time.Unix(0, 0) // reproducible: the same inputs give the same archive
+	dirs := []struct {
 		name string
 		mode cpio.FileMode
-	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"tmp", 0o1777}, {"var", 0o755}, {"var/tmp", 0o1777}} {
+	}{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"tmp", 0o1777}, {"var", 0o755}, {"var/tmp", 0o1777}, {"scratch", 0o755}}
+	if modulesDir != "" {
+		dirs = append(dirs, []struct {
+			name string
+			mode cpio.FileMode
+		}{{"lib", 0o755}, {"lib/modules", 0o755}, {ModulesDir, 0o755}}...)
+	}
+	for _, d := range dirs {
 		if err := cw.WriteHeader(&cpio.Header{Name: d.name, Mode: cpio.TypeDir | d.mode, Links: 2, ModTime: mtime}); err != nil {
 			return fmt.Errorf("initramfs: %w", err)
 		}
 	}
-	if err := cw.WriteHeader(&cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755, Size: st.Size(), Links: 1, ModTime: mtime}); err != nil {
-		return fmt.Errorf("initramfs: %w", err)
+	if err := addFile(cw, "init", agentPath, 0o755, mtime); err != nil {
+		return err
 	}
-	if _, err := io.Copy(cw, agent); err != nil {
-		return fmt.Errorf("initramfs: copy agent: %w", err)
+	if modulesDir != "" {
+		files, err := moduleFiles(modulesDir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if err := addFile(cw, ModulesDir+"/"+filepath.Base(f), f, 0o644, mtime); err != nil {
+				return err
+			}
+		}
 	}
 	if err := cw.Close(); err != nil {
 		return fmt.Errorf("initramfs: %w", err)
@@ -50,14 +58,54 @@ func BuildInitramfs(w io.Writer, agentPath string) error {
 	return nil
 }
 
-// Initramfs returns the path of the initramfs for agentPath, building it
-// into dir (a cache) unless a file for the same agent bytes exists.
-func Initramfs(dir, agentPath string) (string, error) {
-	sum, err := fileHash(agentPath)
+func addFile(cw *cpio.Writer, name, src string, mode cpio.FileMode, mtime time.Time) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := cw.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeReg | mode, Size: st.Size(), Links: 1, ModTime: mtime}); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if _, err := io.Copy(cw, f); err != nil {
+		return fmt.Errorf("initramfs: copy %s: %w", src, err)
+	}
+	return nil
+}
+
+// moduleFiles lists a modules directory's files in a stable order.
+func moduleFiles(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.ko"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("initramfs: no modules in %s", dir)
+	}
+	return append(files, filepath.Join(dir, DepsFile)), nil // Glob sorts
+}
+
+// Initramfs returns the path of the initramfs for the agent and the
+// kernel's modules, building it into dir (a cache) unless one for the same
+// bytes exists.
+func Initramfs(dir, agentPath string, k Kernel) (string, error) {
+	inputs := []string{agentPath}
+	if k.Modules != "" {
+		files, err := moduleFiles(k.Modules)
+		if err != nil {
+			return "", err
+		}
+		inputs = append(inputs, files...)
+	}
+	key, err := contentKey(inputs)
 	if err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
-	path := filepath.Join(dir, "initramfs-"+sum[:16]+".cpio")
+	path := filepath.Join(dir, "initramfs-"+key[:16]+".cpio")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
@@ -69,11 +117,18 @@ func Initramfs(dir, agentPath string) (string, error) {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := BuildInitramfs(tmp, agentPath); err != nil {
+	if err := BuildInitramfs(tmp, agentPath, k.Modules); err != nil {
 		tmp.Close()
 		return "", err
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("initramfs: %w", err)
+	}
 	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("initramfs: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
@@ -82,23 +137,38 @@ func Initramfs(dir, agentPath string) (string, error) {
 	return path, nil
 }
 
-func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
+// contentKey hashes the names' and contents of files together.
+func contentKey(files []string) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00", filepath.Base(p))
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// CacheDir is isobench's cache: $XDG_CACHE_HOME/isobench or ~/.cache/isobench.
-func CacheDir() string {
+// CacheDir is isobench's cache: $XDG_CACHE_HOME/isobench or
+// ~/.cache/isobench. Without a home it is a per-user directory under the
+// temp dir, which must belong to this user and be writable by no one else
+// (another user could otherwise plant a kernel there).
+func CacheDir() (string, error) {
 	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "isobench")
+		return filepath.Join(d, "isobench"), nil
 	}
-	return filepath.Join(os.TempDir(), "isobench-cache")
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("isobench-cache-%d", os.Getuid()))
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("cache dir: %w", err)
+	}
+	if err := checkOwnDir(dir); err != nil {
+		return "", fmt.Errorf("cache dir %s: %w (set XDG_CACHE_HOME to a directory of your own)", dir, err)
+	}
+	return dir, nil
 }

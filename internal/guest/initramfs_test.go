@@ -16,11 +16,11 @@ func TestInitramfsHoldsAgentAsInit(t *testing.T) {
 	if err := os.WriteFile(agent, []byte("\x7fELF pretend agent"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path, err := Initramfs(filepath.Join(dir, "cache"), agent)
+	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Initramfs(filepath.Join(dir, "cache"), agent)
+	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
 	if err != nil || again != path {
 		t.Fatalf("second build: %q, %v; want the cached %q", again, err, path)
 	}
@@ -62,5 +62,69 @@ func TestKernelErrorsNameTheFile(t *testing.T) {
 		if _, err := ResolveKernel(t.Context(), p, dir); err == nil || !bytes.Contains([]byte(err.Error()), []byte(p)) {
 			t.Errorf("ResolveKernel(%s): %v, want an error naming the file", p, err)
 		}
+	}
+}
+
+func TestInitramfsCarriesModulesAndRebuildsWhenTheyChange(t *testing.T) {
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "agent")
+	os.WriteFile(agent, []byte("\x7fELF agent"), 0o755)
+	mods := filepath.Join(dir, "modules")
+	os.Mkdir(mods, 0o755)
+	os.WriteFile(filepath.Join(mods, "virtio_blk.ko"), []byte("blk"), 0o644)
+	os.WriteFile(filepath.Join(mods, "virtio.ko"), []byte("virtio"), 0o644)
+	os.WriteFile(filepath.Join(mods, DepsFile), []byte("virtio\nvirtio_blk virtio\n"), 0o644)
+	k := Kernel{Modules: mods}
+	first, err := Initramfs(filepath.Join(dir, "cache"), agent, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := archiveNames(t, first)
+	for _, want := range []string{ModulesDir + "/virtio_blk.ko", ModulesDir + "/virtio.ko", ModulesDir + "/" + DepsFile, "scratch", "init"} {
+		if !names[want] {
+			t.Errorf("initramfs lacks %s (has %v)", want, names)
+		}
+	}
+	os.WriteFile(filepath.Join(mods, "virtio.ko"), []byte("virtio v2"), 0o644)
+	second, err := Initramfs(filepath.Join(dir, "cache"), agent, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Errorf("a changed module kept the cached initramfs %s", first)
+	}
+}
+
+func archiveNames(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := cpio.NewReader(f)
+	names := map[string]bool{}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[h.Name] = true
+	}
+}
+
+func TestCacheDirRefusesADirectoryOthersCanWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "c")
+	os.Mkdir(dir, 0o777)
+	os.Chmod(dir, 0o777)
+	if err := checkOwnDir(dir); err == nil {
+		t.Error("a world-writable cache dir was accepted")
+	}
+	os.Chmod(dir, 0o700)
+	if err := checkOwnDir(dir); err != nil {
+		t.Errorf("own private dir refused: %v", err)
 	}
 }

@@ -18,6 +18,10 @@ type Kernel struct {
 	Path    string `json:"path"`
 	Version string `json:"version"`
 	Source  string `json:"source"` // "user" or the Debian package it came from
+	// Modules is a directory of guest driver modules (<name>.ko and
+	// DepsFile) for this kernel; empty for a user's kernel, whose drivers
+	// must be built in.
+	Modules string `json:"-"`
 }
 
 // metaPackage depends on the current Debian cloud kernel image.
@@ -39,17 +43,29 @@ func ResolveKernel(ctx context.Context, path, cacheDir string) (Kernel, error) {
 		return Kernel{}, err
 	}
 	dir := filepath.Join(cacheDir, "kernel", pkg)
-	vmlinuz := filepath.Join(dir, "vmlinuz")
-	if _, err := os.Stat(vmlinuz); err != nil {
+	k, err := cachedKernel(dir, pkg)
+	if err != nil {
+		// Missing, incomplete (an older isobench kept no modules) or
+		// corrupt: fetch it again rather than fail on a bad cache.
 		if err := fetchKernel(ctx, pkg, dir); err != nil {
 			return Kernel{}, err
 		}
+		return cachedKernel(dir, pkg)
 	}
+	return k, nil
+}
+
+func cachedKernel(dir, pkg string) (Kernel, error) {
+	vmlinuz := filepath.Join(dir, "vmlinuz")
 	v, err := checkBzImage(vmlinuz)
 	if err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Path: vmlinuz, Version: v, Source: pkg}, nil
+	mods := filepath.Join(dir, "modules")
+	if _, err := os.Stat(filepath.Join(mods, DepsFile)); err != nil {
+		return Kernel{}, fmt.Errorf("kernel cache %s: %w", dir, err)
+	}
+	return Kernel{Path: vmlinuz, Version: v, Source: pkg, Modules: mods}, nil
 }
 
 // kernelPackage asks apt which linux-image package the meta package needs.
@@ -70,6 +86,10 @@ func kernelPackage(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("apt-cache depends %s names no linux-image package (run apt-get update, or pass --kernel PATH)", metaPackage)
 }
 
+// fetchKernel downloads pkg and keeps its kernel image and the guest
+// driver modules in dir, replacing whatever was there. Everything is
+// staged beside dir and renamed into place, so a crash leaves no half
+// cache.
 func fetchKernel(ctx context.Context, pkg, dir string) error {
 	tmp, err := os.MkdirTemp("", "isobench-kernel-")
 	if err != nil {
@@ -93,10 +113,50 @@ func fetchKernel(ctx context.Context, pkg, dir string) error {
 	if len(images) != 1 {
 		return fmt.Errorf("%s holds %d kernel images, want 1", pkg, len(images))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	trees, _ := filepath.Glob(filepath.Join(x, "lib", "modules", "*"))
+	if len(trees) != 1 {
+		return fmt.Errorf("%s holds %d module trees, want 1", pkg, len(trees))
+	}
+	mods, err := FindModules(trees[0], GuestModules)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pkg, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	return copyFileAtomic(images[0], filepath.Join(dir, "vmlinuz"))
+	stage, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	if err := copyFileSynced(images[0], filepath.Join(stage, "vmlinuz")); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(stage, "modules"), 0o755); err != nil {
+		return err
+	}
+	for _, m := range mods {
+		if err := copyFileSynced(m.Path, filepath.Join(stage, "modules", m.Name+".ko")); err != nil {
+			return err
+		}
+	}
+	if err := writeFileSynced(filepath.Join(stage, "modules", DepsFile), depsFile(mods)); err != nil {
+		return err
+	}
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		// Another isobench may have filled the cache meanwhile.
+		if _, cerr := cachedKernel(dir, pkg); cerr == nil {
+			return nil
+		}
+		return fmt.Errorf("kernel cache: %w", err)
+	}
+	return nil
 }
 
 // combined runs cmd through the reaper (isobench may be a subreaper) and
@@ -108,25 +168,42 @@ func combined(cmd *exec.Cmd) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func copyFileAtomic(src, dst string) error {
+// copyFileSynced copies src to a new file dst and syncs it to disk.
+func copyFileSynced(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), ".vmlinuz-*")
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(out.Name())
 	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
 	}
-	if err := out.Close(); err != nil {
+	return out.Close()
+}
+
+func writeFileSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		return err
 	}
-	return os.Rename(out.Name(), dst)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // checkBzImage verifies the x86 boot protocol header ("HdrS" at 0x202) and

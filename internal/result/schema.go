@@ -58,6 +58,9 @@ type Config struct {
 	TimeoutSec  float64        `json:"timeout_sec"`
 	Interleaved bool           `json:"interleaved"`
 	LaunchMode  string         `json:"launch_mode"`
+	// Accel is the --accel choice for VM backends; what each backend
+	// actually used is in its record and in every sample.
+	Accel string `json:"accel,omitempty"`
 	// ScratchDir holds the scratch volumes of workloads that need one, on
 	// a filesystem of type ScratchFS.
 	ScratchDir string `json:"scratch_dir"`

@@ -36,6 +36,7 @@ type Options struct {
 	WorkRoot     string // parent of the run's private work dir (tmpfs is best)
 	ScratchRoot  string // parent of the run's scratch volumes: must be on disk
 	KernelPath   string // guest kernel for VM backends ("" = fetched)
+	Accel        backend.AccelChoice
 	ProbeTimeout time.Duration
 	Command      []string
 	Build        result.Build
@@ -88,14 +89,14 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		Schema: result.SchemaVersion, ID: runID, Isobench: o.Build, Command: o.Command,
 		Config: result.Config{
 			Backends: s.Backends, Workloads: s.Workloads, Reps: s.Reps, Warmup: s.Warmup, Quick: s.Quick,
-			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true, LaunchMode: string(s.LaunchMode),
+			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true, LaunchMode: string(s.LaunchMode), Accel: string(o.Accel),
 		},
 		Host: hostinfo.Collect(), StartedAt: time.Now().UTC(), Status: result.StatusRunning,
 	}
 	out := filepath.Join(o.OutDir, ResultsFile)
 	scratchDir := filepath.Join(o.ScratchRoot, runID)
 	run.Config.ScratchDir, run.Config.ScratchFS = scratchDir, fsType(o.ScratchRoot)
-	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Log: log}
+	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Accel: o.Accel, Log: log}
 
 	var names []backend.Name
 	for _, n := range s.Backends {

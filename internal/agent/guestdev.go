@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/workload"
+)
+
+// The host tells a guest's init what it attached on the kernel command
+// line: isobench.modules=a,b (drivers to load) and isobench.scratch=/dev/X
+// (an ext4 disk to mount as the scratch volume).
+const (
+	cmdlineModules = "isobench.modules"
+	cmdlineScratch = "isobench.scratch"
+	// guestModules holds the initramfs's driver modules and their
+	// dependency list (see guest.ModulesDir).
+	guestModules = "/lib/modules/isobench"
+	guestScratch = "/scratch"
+	// deviceWait bounds the wait for a block device to appear after its
+	// driver loaded (probing is asynchronous).
+	deviceWait = 10 * time.Second
+)
+
+// setUpDevices loads the drivers and mounts the scratch disk the command
+// line names.
+func setUpDevices(cmdline string) error {
+	params := parseCmdline(cmdline)
+	if mods := params[cmdlineModules]; mods != "" {
+		l := moduleLoader{dir: guestModules, cmdline: strings.Fields(cmdline), loaded: map[string]bool{}}
+		for m := range strings.SplitSeq(mods, ",") {
+			if err := l.load(m, "the host"); err != nil {
+				return err
+			}
+		}
+	}
+	if dev := params[cmdlineScratch]; dev != "" {
+		if err := waitForDevice(dev, deviceWait); err != nil {
+			return err
+		}
+		if err := unix.Mount(dev, guestScratch, "ext4", unix.MS_NOATIME, ""); err != nil {
+			return fmt.Errorf("mount scratch disk %s on %s: %w", dev, guestScratch, err)
+		}
+		if err := os.Setenv(workload.ScratchEnv, guestScratch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseCmdline splits a kernel command line into key=value pairs (a bare
+// word maps to ""). Quoting is not needed for what isobench passes.
+func parseCmdline(s string) map[string]string {
+	out := map[string]string{}
+	for _, f := range strings.Fields(s) {
+		k, v, _ := strings.Cut(f, "=")
+		out[k] = v
+	}
+	return out
+}
+
+// moduleLoader loads modules with finit_module, dependencies first, as
+// modprobe would: module parameters come from the command line's
+// "module.param=value" words (the kernel applies those itself only to
+// built-in drivers; Firecracker and QEMU's microvm describe their
+// virtio-mmio devices that way).
+type moduleLoader struct {
+	dir     string
+	cmdline []string // may name a parameter more than once (one device each)
+	loaded  map[string]bool
+	deps    map[string][]string
+}
+
+func (l *moduleLoader) load(name, by string) error {
+	name = strings.ReplaceAll(name, "-", "_")
+	if l.loaded[name] {
+		return nil
+	}
+	l.loaded[name] = true
+	if _, err := os.Stat(filepath.Join("/sys/module", name)); err == nil {
+		return nil // built in, or loaded already
+	}
+	if l.deps == nil {
+		l.deps = map[string][]string{}
+		if b, err := os.ReadFile(filepath.Join(l.dir, "deps")); err == nil {
+			for line := range strings.SplitSeq(string(b), "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					l.deps[f[0]] = f[1:]
+				}
+			}
+		}
+	}
+	for _, d := range l.deps[name] {
+		if err := l.load(d, name); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(l.dir, name+".ko")
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("driver %s (needed by %s): not built into this kernel and no module in the initramfs (%w); use a kernel with it built in", name, by, err)
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), l.moduleParams(name), 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("load module %s: %w", name, err)
+	}
+	return nil
+}
+
+func (l *moduleLoader) moduleParams(name string) string {
+	var out []string
+	for _, f := range l.cmdline {
+		if mod, p, ok := strings.Cut(f, "."); ok && strings.ReplaceAll(mod, "-", "_") == name && p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func waitForDevice(dev string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if _, err := os.Stat(dev); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("scratch disk %s did not appear within %s of loading its driver", dev, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

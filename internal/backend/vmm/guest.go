@@ -1,0 +1,35 @@
+package vmm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/guest"
+)
+
+// Guest is what every VM of a backend boots.
+type Guest struct {
+	Kernel    guest.Kernel
+	Initramfs string
+}
+
+// PrepareGuest resolves the kernel (the user's --kernel, or Debian's
+// cloud kernel, fetched once and cached) and builds the initramfs around
+// this very binary as the agent.
+func PrepareGuest(ctx context.Context, env backend.Env) (Guest, error) {
+	cache, err := guest.CacheDir()
+	if err != nil {
+		return Guest{}, err
+	}
+	k, err := guest.ResolveKernel(ctx, env.KernelPath, cache)
+	if err != nil {
+		return Guest{}, backend.Unavailable(fmt.Sprintf("no guest kernel: %v", err),
+			"pass --kernel PATH to a bzImage, or run on Debian/Ubuntu with apt sources (isobench fetches linux-image-cloud-amd64)")
+	}
+	initramfs, err := guest.Initramfs(cache, env.AgentPath, k)
+	if err != nil {
+		return Guest{}, err
+	}
+	return Guest{Kernel: k, Initramfs: initramfs}, nil
+}

@@ -1,0 +1,162 @@
+// Package vmm holds what every VM backend shares: the VMM process whose
+// serial console (its stdin and stdout) carries the agent protocol, its
+// teardown, the guest kernel command line, and the choice between hardware
+// acceleration and emulation.
+package vmm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
+)
+
+// Teardown timeouts: an emulated guest is slow to react.
+const (
+	// ExitGrace bounds the agent's exit and the guest's reset after it.
+	ExitGrace = 10 * time.Second
+	// StopGrace bounds the VMM's own stop request (QMP quit, API shutdown).
+	StopGrace = 5 * time.Second
+)
+
+// Process is a running VMM whose serial console is the agent's channel.
+type Process struct {
+	cmd     *exec.Cmd
+	conn    *backend.AgentConn
+	console *os.File // read end of the console; closed once the VMM is gone
+
+	mu     sync.Mutex
+	exited bool          // the VMM has exited (it may not be reaped yet)
+	done   chan struct{} // closed once the VMM is reaped
+}
+
+// Start starts cmd with its stdin and stdout as the guest's serial console.
+// The VMM gets its own process group, which is killed when it exits.
+func Start(cmd *exec.Cmd) (*Process, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("console pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, fmt.Errorf("console pipe: %w", err)
+	}
+	stderr := backend.NewTailBuffer(4096)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = StopGrace
+	err = reaper.Start(cmd)
+	// The child holds its own copies; ours would keep the console open
+	// after the VMM is gone.
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	p := &Process{cmd: cmd, console: outR, done: make(chan struct{}), conn: backend.NewAgentConn(inW, outR, stderr)}
+	go p.wait()
+	return p, nil
+}
+
+// wait waits for the VMM to exit without reaping it first: while it is a
+// zombie its pid, and so its process group id, cannot be reused, so
+// whatever it left in its group can be killed without hitting a stranger.
+func (p *Process) wait() {
+	pid := p.cmd.Process.Pid
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	p.mu.Lock()
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	p.exited = true
+	p.mu.Unlock()
+	_ = reaper.Wait(p.cmd)
+	p.console.Close()
+	close(p.done)
+}
+
+// Conn is the agent's end of the console.
+func (p *Process) Conn() *backend.AgentConn { return p.conn }
+
+// PID is the VMM's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the VMM has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Kill sends SIGKILL to the VMM's process group unless it has exited.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.exited {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// Stop ends the VM and returns once the VMM is reaped: first by asking
+// the agent to exit (the guest then resets, which ends the VMM), then with
+// the VMM's own stop request (stopVMM, may be nil), then with SIGKILL. The
+// error says which escalation a ready guest needed; agentReady=false (a
+// guest that never answered) skips the agent and reports nothing.
+func (p *Process) Stop(ctx context.Context, agentReady bool, stopVMM func(context.Context) error) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	if agentReady {
+		exitCtx, cancel := context.WithTimeout(ctx, ExitGrace)
+		err := p.conn.Exit(exitCtx)
+		cancel()
+		if err == nil && p.waitDone(ExitGrace) {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("the guest did not stop within %s of the agent's exit request (%v)", ExitGrace, err))
+	} else {
+		p.conn.CloseInput()
+	}
+	if stopVMM != nil {
+		stopCtx, cancel := context.WithTimeout(ctx, StopGrace)
+		err := stopVMM(stopCtx)
+		cancel()
+		if err == nil && p.waitDone(StopGrace) {
+			return joinIf(agentReady, errs, errors.New("stopped by the VMM's stop request"))
+		}
+		errs = append(errs, fmt.Errorf("VMM stop request: %v", err))
+	}
+	p.Kill()
+	<-p.done
+	return joinIf(agentReady, errs, errors.New("killed with SIGKILL"))
+}
+
+func (p *Process) waitDone(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func joinIf(report bool, errs []error, last error) error {
+	if !report {
+		return nil
+	}
+	return fmt.Errorf("forced VM stop: %w", errors.Join(append(errs, last)...))
+}
