@@ -19,6 +19,7 @@ import (
 const (
 	cmdlineModules = "isobench.modules"
 	cmdlineScratch = "isobench.scratch"
+	cmdlineHalt    = "isobench.halt"
 	// guestModules holds the initramfs's driver modules and their
 	// dependency list (see guest.ModulesDir).
 	guestModules = "/lib/modules/isobench"

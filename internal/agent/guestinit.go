@@ -27,7 +27,7 @@ func GuestInit(started time.Time) {
 		reportBootError(err)
 	}
 	unix.Sync()
-	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	_ = unix.Reboot(haltCommand())
 	select {} // unreachable; init must never return
 }
 
@@ -82,6 +82,18 @@ func guestInit(started time.Time) error {
 		return fmt.Errorf("raw mode on %s: %w", GuestConsole, err)
 	}
 	return Main(context.Background(), started, console, console)
+}
+
+// haltCommand is how the guest ends: a reset by default (QEMU with
+// -no-reboot and Firecracker exit on it), or a power-off where the host
+// asks for one with isobench.halt=poweroff (Cloud Hypervisor restarts a
+// guest that resets, and ends on an ACPI power-off).
+func haltCommand() int {
+	b, _ := os.ReadFile("/proc/cmdline")
+	if parseCmdline(string(b))[cmdlineHalt] == "poweroff" {
+		return unix.LINUX_REBOOT_CMD_POWER_OFF
+	}
+	return unix.LINUX_REBOOT_CMD_RESTART
 }
 
 // loopbackUp brings up lo, which nobody else configures in an initramfs.

@@ -32,7 +32,7 @@ const metaPackage = "linux-image-cloud-amd64"
 // dpkg -x: never installed to /boot) when it is not there yet.
 func ResolveKernel(ctx context.Context, path, cacheDir string) (Kernel, error) {
 	if path != "" {
-		v, err := checkBzImage(path)
+		v, err := checkKernel(path)
 		if err != nil {
 			return Kernel{}, err
 		}
@@ -204,6 +204,24 @@ func writeFileSynced(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkKernel accepts a bzImage or an uncompressed ELF vmlinux (what
+// Firecracker and Cloud Hypervisor boot; QEMU boots it through its PVH
+// note) and returns its version.
+func checkKernel(path string) (string, error) {
+	if !isELF(path) {
+		return checkBzImage(path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("kernel %s: %w", path, err)
+	}
+	_, rest, ok := bytes.Cut(b, []byte("Linux version "))
+	if !ok {
+		return "", fmt.Errorf("kernel %s: an ELF file without a Linux version banner: not a vmlinux", path)
+	}
+	return strings.Fields(string(rest[:min(len(rest), 128)]) + " ?")[0], nil
 }
 
 // checkBzImage verifies the x86 boot protocol header ("HdrS" at 0x202) and

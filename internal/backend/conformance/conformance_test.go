@@ -17,6 +17,8 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	_ "github.com/isobench/isobench/internal/backend/cloudhypervisor"
+	_ "github.com/isobench/isobench/internal/backend/firecracker"
 	_ "github.com/isobench/isobench/internal/backend/oci"
 	_ "github.com/isobench/isobench/internal/backend/process"
 	_ "github.com/isobench/isobench/internal/backend/qemu"

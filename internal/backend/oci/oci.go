@@ -492,7 +492,19 @@ func (s *sandbox) cleanup(ctx context.Context) {
 		s.kill(ctx)
 	}
 	_ = s.remove(ctx)
+	// A create that hung (runsc on a platform that cannot run here) may
+	// have left a sandbox the runtime itself no longer knows about.
+	s.killStragglers()
 	_ = s.removeLink(ctx)
+}
+
+// killStragglers kills whatever still names this sandbox's bundle in its
+// arguments (runsc's sandbox and gofer do) and reaps it.
+func (s *sandbox) killStragglers() {
+	if backend.KillMentioning(s.bundle+"/")+backend.KillMentioning(s.bundle+"\x00") > 0 {
+		time.Sleep(10 * time.Millisecond)
+		reaper.ReapOrphans()
+	}
 }
 
 func (s *sandbox) kill(ctx context.Context) {
@@ -519,6 +531,7 @@ func (s *sandbox) remove(ctx context.Context) error {
 			if ferr := s.delete(ctx, &DeleteOpts{Force: true}); ferr != nil && !notExist(ferr) {
 				errs = append(errs, fmt.Errorf("%s delete %s: %w", s.b.f.name, s.id, ferr))
 			}
+			s.killStragglers()
 		}
 	}
 	s.pipes.closeAll()

@@ -6,14 +6,12 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
 	"github.com/isobench/isobench/internal/reaper"
@@ -107,9 +105,6 @@ func (b *Backend) Info() backend.Info {
 	}
 }
 
-// maxSocketPath keeps unix socket paths within sun_path (108 bytes).
-const maxSocketPath = 100
-
 func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk) []string {
 	mem := vmm.MemoryMiB(spec.Limits)
 	cmdline := b.cmdline
@@ -149,10 +144,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	qmpPath := filepath.Join(dir, spec.ID+".qmp")
-	if len(qmpPath) > maxSocketPath {
-		qmpPath = filepath.Join(os.TempDir(), fmt.Sprintf("isobench-%08x.qmp", backend.Hash32(qmpPath)))
-	}
+	qmpPath := vmm.SocketPath(dir, spec.ID, "qmp")
 	tl := backend.NewTimeline()
 	disk, err := vmm.ScratchDisk(ctx, spec)
 	if err != nil {
@@ -163,70 +155,15 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	}
 	cmd := exec.Command(b.qemu, b.args(spec, qmpPath, disk)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	p, err := vmm.Start(cmd)
-	if err != nil {
-		disk.Remove()
-		return nil, fmt.Errorf("%s: %w", b.m.name, err)
-	}
-	tl.Mark(backend.PhaseSpawn)
-	s := &sandbox{b: b, p: p, qmpPath: qmpPath, disk: disk, tl: tl}
-	ready, err := p.Conn().WaitReady(ctx)
-	if err != nil {
-		_ = s.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("%s: %w", b.m.name, err)
-	}
-	tl.Mark(backend.PhaseReady)
-	tl.SetReady(ready)
-	s.ready = true
-	return s, nil
+	return vmm.Launch{
+		Backend: b.m.name, Cmd: cmd, Timeline: tl, Socket: qmpPath, Disk: disk,
+		StopVMM: func(ctx context.Context) error { return quit(ctx, qmpPath) },
+	}.Start(ctx)
 }
 
-type sandbox struct {
-	b       *Backend
-	p       *vmm.Process
-	qmpPath string
-	disk    *vmm.Disk
-	tl      *backend.Timeline
-	ready   bool // the agent answered: it can be asked to exit
-	closed  bool
-}
-
-func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
-	return s.p.Conn().Run(ctx, req)
-}
-
-func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
-	return backend.Stats{HostPIDs: []int{s.p.PID()}}, nil
-}
-
-func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
-
-// Close asks the agent to exit (it resets the guest, and -no-reboot ends
-// QEMU); failing that, QMP "quit"; failing that, SIGKILL. A forced stop of
-// a ready guest is an error: the sample's teardown time is then not real.
-func (s *sandbox) Close(ctx context.Context) error {
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	err := s.p.Stop(ctx, s.ready, s.quit)
-	s.tl.Mark(backend.PhaseExit)
-	var errs []error
-	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", s.b.m.name, err))
-	}
-	if err := os.Remove(s.qmpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
-	}
-	if err := s.disk.Remove(); err != nil {
-		errs = append(errs, err)
-	}
-	s.tl.Mark(backend.PhaseDelete)
-	return errors.Join(errs...)
-}
-
-func (s *sandbox) quit(ctx context.Context) error {
-	c, err := dialQMP(ctx, s.qmpPath)
+// quit sends QMP "quit".
+func quit(ctx context.Context, qmpPath string) error {
+	c, err := dialQMP(ctx, qmpPath)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,11 @@ type Probe func(ctx context.Context, accel backend.Accel) error
 // can run guests without KVM at all (QEMU can; Firecracker cannot). The
 // returned note, when set, explains the choice for every report.
 func ChooseAccel(ctx context.Context, choice backend.AccelChoice, emulates bool, probe Probe) (backend.Accel, string, error) {
+	return chooseAccel(ctx, choice, emulates, KVMOpens(), probe)
+}
+
+// chooseAccel is ChooseAccel with the host's /dev/kvm check done.
+func chooseAccel(ctx context.Context, choice backend.AccelChoice, emulates bool, kvmErr error, probe Probe) (backend.Accel, string, error) {
 	tcg := func(why string) (backend.Accel, string, error) {
 		if err := probe(ctx, backend.AccelTCG); err != nil {
 			return "", "", err
@@ -32,8 +37,8 @@ func ChooseAccel(ctx context.Context, choice backend.AccelChoice, emulates bool,
 		}
 		return tcg("--accel tcg")
 	case backend.AccelOnlyKVM:
-		if err := KVMOpens(); err != nil {
-			return "", "", backend.Unavailable(fmt.Sprintf("--accel kvm: %v", err), kvmFix)
+		if kvmErr != nil {
+			return "", "", backend.Unavailable(fmt.Sprintf("--accel kvm: %v", kvmErr), kvmFix)
 		}
 		if err := probe(ctx, backend.AccelKVM); err != nil {
 			return "", "", err
@@ -43,7 +48,6 @@ func ChooseAccel(ctx context.Context, choice backend.AccelChoice, emulates bool,
 	default:
 		return "", "", fmt.Errorf("accel: %q is not one of %v", choice, backend.AccelChoices())
 	}
-	kvmErr := KVMOpens()
 	if kvmErr == nil {
 		err := probe(ctx, backend.AccelKVM)
 		if err == nil {

@@ -1,0 +1,166 @@
+// Package cloudhypervisor runs the agent in a Cloud Hypervisor VM, driven
+// through its REST API on a unix socket (vm.create, vm.boot; vmm.shutdown
+// as the fallback stop). Cloud Hypervisor needs KVM; it has no emulation.
+package cloudhypervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/backend/vmm"
+	"github.com/isobench/isobench/internal/guest"
+	"github.com/isobench/isobench/internal/reaper"
+)
+
+// Name is the backend's name.
+const Name backend.Name = "cloud-hypervisor"
+
+const binary = "cloud-hypervisor"
+
+func init() {
+	backend.Register(backend.Registration{Name: Name, Kind: backend.KindMicroVM, New: New})
+}
+
+const installFix = "Cloud Hypervisor is not packaged by Debian 12: download the static binary (cloud-hypervisor-static) from github.com/cloud-hypervisor/cloud-hypervisor/releases into PATH as cloud-hypervisor"
+
+// Backend boots one Cloud Hypervisor VM per sandbox.
+type Backend struct {
+	path    string
+	version string
+	guest   vmm.Guest
+	vmlinux string
+	cmdline string
+	env     backend.Env
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New finds cloud-hypervisor, prepares the guest and boots one probe VM.
+func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		return nil, backend.Unavailable(binary+" not found in PATH", installFix)
+	}
+	cmd := exec.CommandContext(ctx, path, "--version")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := reaper.Run(cmd); err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("%s --version failed: %v", path, err), installFix)
+	}
+	version := strings.TrimPrefix(strings.TrimSpace(out.String()), "cloud-hypervisor ")
+	if err := vmm.KVMOpens(); err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("Cloud Hypervisor needs KVM: %v", err), "run on a host with hardware virtualization and access to /dev/kvm")
+	}
+	g, err := vmm.PrepareGuest(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := guest.CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	// Every release boots an ELF kernel through its PVH entry; bzImages
+	// only from v39 on.
+	vmlinux, err := guest.Vmlinux(cache, g.Kernel)
+	if err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("no ELF kernel for Cloud Hypervisor: %v", err), "pass --kernel PATH to a vmlinux built with CONFIG_PVH=y")
+	}
+	if pvh, err := guest.HasPVHNote(vmlinux); err != nil || !pvh {
+		return nil, backend.Unavailable(fmt.Sprintf("kernel %s has no PVH entry point (%v), which Cloud Hypervisor boots through", vmlinux, err), "pass --kernel PATH to a vmlinux built with CONFIG_PVH=y")
+	}
+	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env}
+	// A guest reset would restart the VM inside the same process; an ACPI
+	// power-off ends the process.
+	b.cmdline = vmm.KernelCmdline(backend.AccelKVM, "k", "isobench.halt=poweroff")
+	if _, _, err := vmm.ChooseAccel(ctx, env.Accel, false, b.probe); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) probe(ctx context.Context, _ backend.Accel) error {
+	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
+	defer cancel()
+	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, Name)
+	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
+	if err != nil {
+		return backend.Unavailable(fmt.Sprintf("probe VM did not become ready within %s: %v", b.env.ProbeTimeout, err),
+			"check the kernel (--kernel PATH to a PVH vmlinux with the 8250 serial console), or raise --probe-timeout")
+	}
+	return sb.Close(ctx)
+}
+
+func (b *Backend) Name() backend.Name { return Name }
+
+func (b *Backend) Info() backend.Info {
+	k := b.guest.Kernel
+	return backend.Info{
+		Name: Name, Kind: backend.KindMicroVM, Accel: backend.AccelKVM, Version: b.version, Binary: b.path,
+		Config: []string{"payload.cmdline " + b.cmdline, "serial Tty, console Off", "scratch disk direct (O_DIRECT) where the host file system allows it"},
+		Notes: []string{
+			fmt.Sprintf("kernel %s (%s) as ELF %s (PVH entry), initramfs with the agent as /init, serial console", k.Version, k.Source, b.vmlinux),
+			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
+		},
+		Capabilities: backend.Capabilities{BlockDevice: true},
+	}
+}
+
+// Launch starts Cloud Hypervisor with only its API socket, creates and
+// boots the VM through the API, and waits for the agent's ready frame on
+// the serial console.
+func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	if err := backend.ValidID(spec.ID); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.env.WorkDir, string(Name))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	sock := vmm.SocketPath(dir, spec.ID, "ch")
+	tl := backend.NewTimeline()
+	disk, err := vmm.ScratchDisk(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	if disk != nil {
+		tl.Mark(backend.PhaseDisk)
+	}
+	cmd := exec.Command(b.path, "--api-socket", "path="+sock)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	api := NewClient(sock)
+	return vmm.Launch{
+		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
+		Configure: func(ctx context.Context) error {
+			if err := api.Create(ctx, b.config(spec, disk)); err != nil {
+				return err
+			}
+			return api.Boot(ctx)
+		},
+		StopVMM: api.ShutdownVMM,
+		Release: api.Close,
+	}.Start(ctx)
+}
+
+// config is the VM: the agent's initramfs, the serial port on the VMM's
+// stdio (the API's default is the virtio console), and the scratch disk.
+func (b *Backend) config(spec backend.Spec, disk *vmm.Disk) VMConfig {
+	cmdline := b.cmdline
+	n := vmm.VCPUs(spec.Limits)
+	cfg := VMConfig{
+		CPUs:    &CPUsConfig{BootVCPUs: n, MaxVCPUs: n},
+		Memory:  &MemoryConfig{Size: vmm.MemoryMiB(spec.Limits) << 20},
+		Serial:  &ConsoleConfig{Mode: "Tty"},
+		Console: &ConsoleConfig{Mode: "Off"},
+	}
+	if disk != nil {
+		cfg.Disks = []DiskConfig{{Path: disk.Path, Direct: disk.Direct, ID: "scratch"}}
+		cmdline += " " + vmm.ScratchCmdline("virtio_pci", "vda")
+	}
+	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.Initramfs, Cmdline: cmdline}
+	return cfg
+}

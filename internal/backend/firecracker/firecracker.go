@@ -1,0 +1,181 @@
+// Package firecracker runs the agent in a Firecracker microVM, driven
+// through Firecracker's REST API on a unix socket: machine configuration,
+// boot source (the agent's initramfs), an optional scratch drive, then
+// InstanceStart. Firecracker needs KVM; it has no emulation fallback.
+package firecracker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/backend/vmm"
+	"github.com/isobench/isobench/internal/guest"
+	"github.com/isobench/isobench/internal/reaper"
+)
+
+// Name is the backend's name.
+const Name backend.Name = "firecracker"
+
+const binary = "firecracker"
+
+func init() {
+	backend.Register(backend.Registration{Name: Name, Kind: backend.KindMicroVM, New: New})
+}
+
+const installFix = "Firecracker is not packaged by Debian or Ubuntu: download a release (firecracker-vX.Y.Z-x86_64.tgz) from github.com/firecracker-microvm/firecracker/releases and put its firecracker binary in PATH"
+
+// Backend boots one Firecracker microVM per sandbox.
+type Backend struct {
+	path    string
+	version string
+	guest   vmm.Guest
+	vmlinux string
+	cmdline string
+	env     backend.Env
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New finds firecracker, prepares the guest and boots one probe VM.
+func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		return nil, backend.Unavailable(binary+" not found in PATH", installFix)
+	}
+	version, err := binaryVersion(ctx, path)
+	if err != nil {
+		return nil, backend.Unavailable(err.Error(), installFix)
+	}
+	if err := vmm.KVMOpens(); err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("Firecracker needs KVM: %v", err), "run on a host with hardware virtualization and access to /dev/kvm")
+	}
+	g, err := vmm.PrepareGuest(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := guest.CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	// Firecracker loads ELF kernels only (x86_64): a bzImage's payload is
+	// extracted once.
+	vmlinux, err := guest.Vmlinux(cache, g.Kernel)
+	if err != nil {
+		return nil, backend.Unavailable(fmt.Sprintf("no ELF kernel for Firecracker: %v", err), "pass --kernel PATH to an uncompressed vmlinux")
+	}
+	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env}
+	// pci=off: Firecracker has no PCI bus; probing for one costs boot time.
+	b.cmdline = vmm.KernelCmdline(backend.AccelKVM, "k", "pci=off")
+	if _, _, err := vmm.ChooseAccel(ctx, env.Accel, false, b.probe); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func binaryVersion(ctx context.Context, path string) (string, error) {
+	cmd := exec.CommandContext(ctx, path, "--version")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := reaper.Run(cmd); err != nil {
+		return "", fmt.Errorf("%s --version failed: %v", path, err)
+	}
+	first := strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0])
+	return strings.TrimPrefix(first, "Firecracker "), nil
+}
+
+func (b *Backend) probe(ctx context.Context, _ backend.Accel) error {
+	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
+	defer cancel()
+	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, Name)
+	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
+	if err != nil {
+		return backend.Unavailable(fmt.Sprintf("probe microVM did not become ready within %s: %v", b.env.ProbeTimeout, err),
+			"check the kernel: Firecracker needs the serial console (8250) and, for the scratch disk, virtio-mmio devices described by ACPI or built in with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES; pass --kernel PATH to such a vmlinux")
+	}
+	return sb.Close(ctx)
+}
+
+func (b *Backend) Name() backend.Name { return Name }
+
+func (b *Backend) Info() backend.Info {
+	k := b.guest.Kernel
+	return backend.Info{
+		Name: Name, Kind: backend.KindMicroVM, Accel: backend.AccelKVM, Version: b.version, Binary: b.path,
+		Config: []string{"boot_args " + b.cmdline, "smt false", "scratch drive cache_type Writeback, io_engine Sync"},
+		Notes: []string{
+			fmt.Sprintf("kernel %s (%s) as ELF %s, initramfs with the agent as /init, serial console", k.Version, k.Source, b.vmlinux),
+			"limits: vcpu_count and mem_size_mib (whole vCPUs: --cpus is rounded up)",
+			"no jailer: the VMM runs without its chroot, cgroup and seccomp wrapper, so the figures are the VMM's own",
+		},
+		Capabilities: backend.Capabilities{BlockDevice: true},
+	}
+}
+
+// Launch starts Firecracker, configures the machine through the API and
+// waits for the agent's ready frame on the serial console.
+func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	if err := backend.ValidID(spec.ID); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.env.WorkDir, string(Name))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	sock := vmm.SocketPath(dir, spec.ID, "fc")
+	tl := backend.NewTimeline()
+	if spec.Scratch != "" && !spec.WritableRoot && b.guest.Kernel.Source != "user" {
+		return nil, fmt.Errorf("%s: no scratch disk with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio disks to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK)", Name, b.guest.Kernel.Source)
+	}
+	disk, err := vmm.ScratchDisk(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	if disk != nil {
+		tl.Mark(backend.PhaseDisk)
+	}
+	cmd := exec.Command(b.path, "--api-sock", sock, "--id", vmID(spec.ID))
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	api := NewClient(sock)
+	return vmm.Launch{
+		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
+		Configure: func(ctx context.Context) error { return b.configure(ctx, api, spec, disk) },
+		// Ctrl+Alt+Del: the guest kernel resets through the keyboard
+		// controller (reboot=k), and on a reset Firecracker exits.
+		StopVMM: api.SendCtrlAltDel,
+		Release: api.Close,
+	}.Start(ctx)
+}
+
+func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk) error {
+	cmdline := b.cmdline
+	if disk != nil {
+		cmdline += " " + vmm.ScratchCmdline("virtio_mmio", "vda")
+	}
+	if err := api.PutMachineConfig(ctx, MachineConfig{VCPUCount: vmm.VCPUs(spec.Limits), MemSizeMiB: vmm.MemoryMiB(spec.Limits)}); err != nil {
+		return err
+	}
+	if err := api.PutBootSource(ctx, BootSource{KernelImagePath: b.vmlinux, InitrdPath: b.guest.Initramfs, BootArgs: cmdline}); err != nil {
+		return err
+	}
+	if disk != nil {
+		// Writeback: the guest's flushes (fsync) reach the host file, as
+		// they do through a container's bind mount.
+		if err := api.PutDrive(ctx, Drive{DriveID: "scratch", PathOnHost: disk.Path, CacheType: "Writeback", IOEngine: "Sync"}); err != nil {
+			return err
+		}
+	}
+	return api.Start(ctx)
+}
+
+// vmID is Firecracker's --id: at most 64 characters of [a-zA-Z0-9-].
+func vmID(id string) string {
+	if len(id) <= 64 {
+		return id
+	}
+	return fmt.Sprintf("%s-%08x", id[:55], backend.Hash32(id))
+}

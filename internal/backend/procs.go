@@ -1,0 +1,45 @@
+package backend
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// ProcessesMentioning lists the processes (other than this one) whose
+// command line contains s.
+func ProcessesMentioning(s string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(s)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// KillMentioning SIGKILLs every process whose command line contains s (a
+// path private to one sandbox, such as its bundle) and returns how many it
+// signalled. It is the last resort when a runtime's own kill and delete
+// hung: runsc's sandbox and gofer name their bundle in their arguments.
+func KillMentioning(s string) int {
+	n := 0
+	for _, pid := range ProcessesMentioning(s) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}

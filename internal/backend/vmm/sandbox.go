@@ -1,0 +1,113 @@
+package vmm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+)
+
+// Launch describes booting one VM; every VM backend launches through it,
+// so phases and teardown mean the same for each.
+type Launch struct {
+	Backend  backend.Name
+	Cmd      *exec.Cmd         // the VMM, its stdin and stdout become the serial console
+	Timeline *backend.Timeline // started at the launch call
+	// Socket is the VMM's API or control socket; it is removed at Close.
+	Socket string
+	Disk   *Disk // removed at Close; may be nil
+	// Configure, when set, waits for Socket to answer (marking PhaseAPI),
+	// then configures and boots the machine through its API (marking
+	// PhaseConfig). QEMU, configured on its command line, has none.
+	Configure func(ctx context.Context) error
+	// StopVMM asks the VMM to stop when the agent's exit did not end it.
+	StopVMM func(ctx context.Context) error
+	// Release frees API clients; called once at Close.
+	Release func()
+}
+
+// Start boots the VM and returns once its agent is ready. On error nothing
+// of the VM remains (the disk included).
+func (l Launch) Start(ctx context.Context) (backend.Sandbox, error) {
+	p, err := Start(l.Cmd)
+	if err != nil {
+		l.Disk.Remove()
+		return nil, fmt.Errorf("%s: %w", l.Backend, err)
+	}
+	l.Timeline.Mark(backend.PhaseSpawn)
+	s := &Sandbox{l: l, p: p}
+	fail := func(err error) (backend.Sandbox, error) {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("%s: %w", l.Backend, err)
+	}
+	if l.Configure != nil {
+		if err := WaitForSocket(ctx, l.Socket, p.Done()); err != nil {
+			return fail(err)
+		}
+		l.Timeline.Mark(backend.PhaseAPI)
+		if err := l.Configure(ctx); err != nil {
+			return fail(err)
+		}
+		l.Timeline.Mark(backend.PhaseConfig)
+	}
+	ready, err := p.Conn().WaitReady(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	l.Timeline.Mark(backend.PhaseReady)
+	l.Timeline.SetReady(ready)
+	s.ready = true
+	return s, nil
+}
+
+// Sandbox is one running VM.
+type Sandbox struct {
+	l      Launch
+	p      *Process
+	ready  bool // the agent answered: it can be asked to exit
+	closed bool
+}
+
+var _ backend.Sandbox = (*Sandbox)(nil)
+
+func (s *Sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
+	return s.p.Conn().Run(ctx, req)
+}
+
+func (s *Sandbox) Stats(context.Context) (backend.Stats, error) {
+	return backend.Stats{HostPIDs: []int{s.p.PID()}}, nil
+}
+
+func (s *Sandbox) Timeline() *backend.Timeline { return s.l.Timeline }
+
+// Close stops the VM (see Process.Stop) and removes its socket and disk.
+// A forced stop of a ready guest is an error: the sample's teardown time
+// is then not real.
+func (s *Sandbox) Close(ctx context.Context) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if err := s.p.Stop(ctx, s.ready, s.l.StopVMM); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", s.l.Backend, err))
+	}
+	s.l.Timeline.Mark(backend.PhaseExit)
+	if s.l.Release != nil {
+		s.l.Release()
+	}
+	if s.l.Socket != "" {
+		if err := os.Remove(s.l.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.l.Disk.Remove(); err != nil {
+		errs = append(errs, err)
+	}
+	s.l.Timeline.Mark(backend.PhaseDelete)
+	return errors.Join(errs...)
+}
