@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,6 +48,14 @@ func TestMain(m *testing.M) {
 
 var limits = backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}
 
+// unavailable remembers backends found unavailable, so that later tests
+// skip them at once instead of probing again (a hanging probe, such as
+// runsc-kvm's on a nested host, costs its whole timeout each time).
+var unavailable = struct {
+	sync.Mutex
+	err map[backend.Name]error
+}{err: map[backend.Name]error{}}
+
 // construct builds one backend in a fresh work dir, skipping if unavailable.
 func construct(t *testing.T, reg backend.Registration) (backend.Backend, backend.Env) {
 	t.Helper()
@@ -56,8 +65,18 @@ func construct(t *testing.T, reg backend.Registration) (backend.Backend, backend
 	if err := os.MkdirAll(env.WorkDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	b, err := reg.New(context.Background(), env)
+	unavailable.Lock()
+	known := unavailable.err[reg.Name]
+	unavailable.Unlock()
+	var b backend.Backend
+	err := known
+	if known == nil {
+		b, err = reg.New(context.Background(), env)
+	}
 	if errors.Is(err, backend.ErrUnavailable) {
+		unavailable.Lock()
+		unavailable.err[reg.Name] = err
+		unavailable.Unlock()
 		reason, fix := backend.Explain(err)
 		// CI names the backends its machine must run, so that a broken
 		// backend fails the build instead of hiding behind a skip.
