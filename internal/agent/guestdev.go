@@ -3,6 +3,8 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ const (
 	cmdlineModules = "isobench.modules"
 	cmdlineScratch = "isobench.scratch"
 	cmdlineHalt    = "isobench.halt"
+	cmdlineNet     = "isobench.net"
 	// guestModules holds the initramfs's driver modules and their
 	// dependency list (see guest.ModulesDir).
 	guestModules = "/lib/modules/isobench"
@@ -39,6 +42,11 @@ func setUpDevices(cmdline string) error {
 			if err := l.load(m, "the host"); err != nil {
 				return err
 			}
+		}
+	}
+	if addr := params[cmdlineNet]; addr != "" {
+		if err := configureLink(addr, deviceWait); err != nil {
+			return err
 		}
 	}
 	if dev := params[cmdlineScratch]; dev != "" {
@@ -132,6 +140,72 @@ func waitForDevice(dev string, limit time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("scratch disk %s did not appear within %s of loading its driver", dev, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// configureLink addresses the guest's first network interface with
+// prefix (address/length, from the host) and brings it up.
+func configureLink(prefix string, limit time.Duration) error {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil || !p.Addr().Is4() {
+		return fmt.Errorf("%s=%q: not an IPv4 address/length", cmdlineNet, prefix)
+	}
+	name, err := waitForInterface(limit)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer unix.Close(fd)
+	set := func(req uint, addr netip.Addr) error {
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			return err
+		}
+		a := addr.As4()
+		if err := ifr.SetInet4Addr(a[:]); err != nil {
+			return err
+		}
+		return unix.IoctlIfreq(fd, req, ifr)
+	}
+	mask := net.CIDRMask(p.Bits(), 32)
+	if err := set(unix.SIOCSIFADDR, p.Addr()); err != nil {
+		return fmt.Errorf("address %s on %s: %w", p.Addr(), name, err)
+	}
+	if err := set(unix.SIOCSIFNETMASK, netip.AddrFrom4([4]byte(mask))); err != nil {
+		return fmt.Errorf("netmask on %s: %w", name, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("flags of %s: %w", name, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitForInterface returns the first interface other than lo, waiting for
+// its driver to register it.
+func waitForInterface(limit time.Duration) (string, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		entries, _ := os.ReadDir("/sys/class/net")
+		for _, e := range entries {
+			if e.Name() != "lo" {
+				return e.Name(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no network interface appeared within %s of loading its driver", limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -72,6 +72,9 @@ func guestInit(started time.Time) error {
 	if err := setUpDevices(string(cmdline)); err != nil {
 		return err
 	}
+	// From here on only emergency messages (a panic) reach the console, so
+	// kernel lines cannot land in the middle of a frame.
+	_, _ = unix.Klogctl(unix.SYSLOG_ACTION_CONSOLE_OFF, nil)
 	console, err := os.OpenFile(GuestConsole, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", GuestConsole, err)

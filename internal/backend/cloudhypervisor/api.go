@@ -17,6 +17,7 @@ type VMConfig struct {
 	CPUs    *CPUsConfig    `json:"cpus,omitempty"`
 	Memory  *MemoryConfig  `json:"memory,omitempty"`
 	Disks   []DiskConfig   `json:"disks,omitempty"`
+	Net     []NetConfig    `json:"net,omitempty"`
 	Serial  *ConsoleConfig `json:"serial,omitempty"`
 	Console *ConsoleConfig `json:"console,omitempty"`
 }
@@ -46,6 +47,15 @@ type DiskConfig struct {
 	// Direct opens the image with O_DIRECT, bypassing the host page cache.
 	Direct bool   `json:"direct,omitempty"`
 	ID     string `json:"id,omitempty"`
+}
+
+// NetConfig attaches a virtio-net (PCI) device to an existing tap device.
+// IP and mask are left out: they would configure the host's end, which
+// isobench has addressed itself.
+type NetConfig struct {
+	Tap string `json:"tap"`
+	MAC string `json:"mac,omitempty"`
+	ID  string `json:"id,omitempty"`
 }
 
 // ConsoleConfig routes the serial port or the virtio console.

@@ -3,9 +3,11 @@ package cloudhypervisor
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/backend/hostnet"
 	"github.com/isobench/isobench/internal/backend/vmm"
 	"github.com/isobench/isobench/internal/testutil"
 )
@@ -28,7 +30,7 @@ var spec = testutil.APISpec{
 	Schemas: map[string]testutil.Schema{
 		"VmConfig": {Required: []string{"payload"}, Properties: map[string]string{
 			"payload": "object:PayloadConfig", "cpus": "object:CpusConfig", "memory": "object:MemoryConfig",
-			"disks": "array:DiskConfig", "serial": "object:ConsoleConfig", "console": "object:ConsoleConfig"}},
+			"disks": "array:DiskConfig", "net": "array:NetConfig", "serial": "object:ConsoleConfig", "console": "object:ConsoleConfig"}},
 		"PayloadConfig": {Properties: map[string]string{
 			"kernel": "string", "initramfs": "string", "cmdline": "string", "firmware": "string"}},
 		"CpusConfig": {Required: []string{"boot_vcpus", "max_vcpus"}, Properties: map[string]string{
@@ -37,6 +39,8 @@ var spec = testutil.APISpec{
 			"size": "integer", "shared": "boolean", "hugepages": "boolean"}},
 		"DiskConfig": {Properties: map[string]string{
 			"path": "string", "readonly": "boolean", "direct": "boolean", "id": "string", "num_queues": "integer"}},
+		"NetConfig": {Properties: map[string]string{
+			"tap": "string", "ip": "string", "mask": "string", "mac": "string", "host_mac": "string", "mtu": "integer", "id": "string"}},
 		"ConsoleConfig": {Required: []string{"mode"}, Properties: map[string]string{
 			"mode": "enum:Off,Pty,Tty,File,Socket,Null", "file": "string", "socket": "string"}},
 		"VmSnapshotConfig": {Properties: map[string]string{"destination_url": "string"}},
@@ -58,7 +62,8 @@ func TestRequestsMatchTheSpec(t *testing.T) {
 	c := NewClient(srv.Socket)
 	defer c.Close()
 	b := &Backend{vmlinux: "/k/vmlinux", guest: vmm.Guest{Initramfs: "/k/initrd"}, cmdline: "console=ttyS0"}
-	cfg := b.config(backend.Spec{Limits: backend.Limits{CPUs: 1.5, MemoryBytes: 512 << 20}}, &vmm.Disk{Path: "/d.ext4", Direct: true})
+	tap := &vmm.Tap{Addrs: hostnet.At("isobench-run", "isobench-run-1", 0)}
+	cfg := b.config(backend.Spec{Limits: backend.Limits{CPUs: 1.5, MemoryBytes: 512 << 20}}, &vmm.Disk{Path: "/d.ext4", Direct: true}, tap)
 	ctx := t.Context()
 	calls := []struct {
 		name string
@@ -98,7 +103,7 @@ func TestRequestsMatchTheSpec(t *testing.T) {
 	if sent.Memory.Size != 512<<20 || sent.CPUs.BootVCPUs != 2 || sent.Serial.Mode != "Tty" || sent.Console.Mode != "Off" {
 		t.Errorf("vm.create sent %+v; want memory in bytes, vCPUs rounded up, serial on the VMM's stdio", sent)
 	}
-	if want := "console=ttyS0 " + vmm.ScratchCmdline("virtio_pci", "vda"); sent.Payload.Cmdline != want {
+	if want := "console=ttyS0 isobench.modules=virtio_pci,virtio_blk,virtio_net isobench.scratch=/dev/vda isobench.net=169.254."; !strings.HasPrefix(sent.Payload.Cmdline, want) {
 		t.Errorf("cmdline %q, want %q", sent.Payload.Cmdline, want)
 	}
 	if p, err := c.Ping(ctx); err != nil || p.Version != "v44.0" {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
@@ -36,6 +37,8 @@ type Backend struct {
 	vmlinux string
 	cmdline string
 	env     backend.Env
+
+	linkIndex atomic.Uint32
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -106,7 +109,7 @@ func (b *Backend) Info() backend.Info {
 			fmt.Sprintf("kernel %s (%s) as ELF %s (PVH entry), initramfs with the agent as /init, serial console", k.Version, k.Source, b.vmlinux),
 			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
 		},
-		Capabilities: backend.Capabilities{BlockDevice: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
 	}
 }
 
@@ -122,21 +125,17 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		return nil, err
 	}
 	sock := vmm.SocketPath(dir, spec.ID, "ch")
-	tl := backend.NewTimeline()
-	disk, err := vmm.ScratchDisk(ctx, spec)
+	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	if disk != nil {
-		tl.Mark(backend.PhaseDisk)
 	}
 	cmd := exec.Command(b.path, "--api-socket", "path="+sock)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	api := NewClient(sock)
 	return vmm.Launch{
-		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
+		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk, Tap: tap,
 		Configure: func(ctx context.Context) error {
-			if err := api.Create(ctx, b.config(spec, disk)); err != nil {
+			if err := api.Create(ctx, b.config(spec, disk, tap)); err != nil {
 				return err
 			}
 			return api.Boot(ctx)
@@ -148,7 +147,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 
 // config is the VM: the agent's initramfs, the serial port on the VMM's
 // stdio (the API's default is the virtio console), and the scratch disk.
-func (b *Backend) config(spec backend.Spec, disk *vmm.Disk) VMConfig {
+func (b *Backend) config(spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) VMConfig {
 	cmdline := b.cmdline
 	n := vmm.VCPUs(spec.Limits)
 	cfg := VMConfig{
@@ -159,7 +158,12 @@ func (b *Backend) config(spec backend.Spec, disk *vmm.Disk) VMConfig {
 	}
 	if disk != nil {
 		cfg.Disks = []DiskConfig{{Path: disk.Path, Direct: disk.Direct, ID: "scratch"}}
-		cmdline += " " + vmm.ScratchCmdline("virtio_pci", "vda")
+	}
+	if tap != nil {
+		cfg.Net = []NetConfig{{Tap: tap.HostIf, MAC: tap.MAC(), ID: "net0"}}
+	}
+	if extra := vmm.DeviceCmdline("virtio_pci", disk, tap); extra != "" {
+		cmdline += " " + extra
 	}
 	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.Initramfs, Cmdline: cmdline}
 	return cfg

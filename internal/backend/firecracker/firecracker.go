@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
@@ -37,6 +38,8 @@ type Backend struct {
 	vmlinux string
 	cmdline string
 	env     backend.Env
+
+	linkIndex atomic.Uint32
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -112,7 +115,7 @@ func (b *Backend) Info() backend.Info {
 			"limits: vcpu_count and mem_size_mib (whole vCPUs: --cpus is rounded up)",
 			"no jailer: the VMM runs without its chroot, cgroup and seccomp wrapper, so the figures are the VMM's own",
 		},
-		Capabilities: backend.Capabilities{BlockDevice: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
 	}
 }
 
@@ -127,23 +130,20 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		return nil, err
 	}
 	sock := vmm.SocketPath(dir, spec.ID, "fc")
-	tl := backend.NewTimeline()
-	if spec.Scratch != "" && !spec.WritableRoot && b.guest.Kernel.Source != "user" {
-		return nil, fmt.Errorf("%s: no scratch disk with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio disks to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK)", Name, b.guest.Kernel.Source)
+	if (spec.Network || spec.Scratch != "" && !spec.WritableRoot) && b.guest.Kernel.Source != "user" {
+		return nil, fmt.Errorf("%s: no virtio devices (scratch disk, network) with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", Name, b.guest.Kernel.Source)
 	}
-	disk, err := vmm.ScratchDisk(ctx, spec)
+	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	if disk != nil {
-		tl.Mark(backend.PhaseDisk)
 	}
 	cmd := exec.Command(b.path, "--api-sock", sock, "--id", vmID(spec.ID))
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	api := NewClient(sock)
 	return vmm.Launch{
 		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
-		Configure: func(ctx context.Context) error { return b.configure(ctx, api, spec, disk) },
+		Tap:       tap,
+		Configure: func(ctx context.Context) error { return b.configure(ctx, api, spec, disk, tap) },
 		// Ctrl+Alt+Del: the guest kernel resets through the keyboard
 		// controller (reboot=k), and on a reset Firecracker exits.
 		StopVMM: api.SendCtrlAltDel,
@@ -151,10 +151,10 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	}.Start(ctx)
 }
 
-func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk) error {
+func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) error {
 	cmdline := b.cmdline
-	if disk != nil {
-		cmdline += " " + vmm.ScratchCmdline("virtio_mmio", "vda")
+	if extra := vmm.DeviceCmdline("virtio_mmio", disk, tap); extra != "" {
+		cmdline += " " + extra
 	}
 	if err := api.PutMachineConfig(ctx, MachineConfig{VCPUCount: vmm.VCPUs(spec.Limits), MemSizeMiB: vmm.MemoryMiB(spec.Limits)}); err != nil {
 		return err
@@ -166,6 +166,11 @@ func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec,
 		// Writeback: the guest's flushes (fsync) reach the host file, as
 		// they do through a container's bind mount.
 		if err := api.PutDrive(ctx, Drive{DriveID: "scratch", PathOnHost: disk.Path, CacheType: "Writeback", IOEngine: "Sync"}); err != nil {
+			return err
+		}
+	}
+	if tap != nil {
+		if err := api.PutNetworkInterface(ctx, NetworkInterface{IfaceID: "eth0", HostDevName: tap.HostIf, GuestMAC: tap.MAC()}); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
@@ -44,6 +45,7 @@ type Backend struct {
 	accelNote string
 	cmdline   string
 	env       backend.Env
+	linkIndex atomic.Uint32
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -101,16 +103,14 @@ func (b *Backend) Info() backend.Info {
 		Name: b.m.name, Kind: b.m.kind, Accel: b.accel, Version: b.version, Binary: b.qemu,
 		Config:       []string{"-M " + b.m.machine, "-accel " + string(b.accel), "-append " + b.cmdline},
 		Notes:        notes,
-		Capabilities: backend.Capabilities{BlockDevice: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
 	}
 }
 
-func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk) []string {
-	mem := vmm.MemoryMiB(spec.Limits)
-	cmdline := b.cmdline
+func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *vmm.Tap) []string {
 	args := []string{
 		"-M", b.m.machine, "-accel", string(b.accel),
-		"-m", fmt.Sprint(mem), "-smp", fmt.Sprint(vmm.VCPUs(spec.Limits)),
+		"-m", fmt.Sprint(vmm.MemoryMiB(spec.Limits)), "-smp", fmt.Sprint(vmm.VCPUs(spec.Limits)),
 		"-kernel", b.guest.Kernel.Path, "-initrd", b.guest.Initramfs,
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio", "-qmp", "unix:" + qmpPath + ",server=on,wait=off",
@@ -118,19 +118,34 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk) []stri
 	if b.accel == backend.AccelKVM {
 		args = append(args, "-cpu", "host")
 	}
+	// q35 puts virtio devices on PCI; microvm on MMIO.
+	transport, suffix := "virtio_pci", "-pci"
+	if b.m.machine == "microvm" {
+		transport, suffix = "virtio_mmio", "-device"
+	}
 	if disk != nil {
-		transport, device := "virtio_pci", "virtio-blk-pci"
-		if b.m.machine == "microvm" {
-			transport, device = "virtio_mmio", "virtio-blk-device"
-		}
 		cache := "none"
 		if !disk.Direct {
 			cache = "writeback"
 		}
 		args = append(args,
 			"-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=scratch,cache=%s,aio=threads", disk.Path, cache),
-			"-device", device+",drive=scratch")
-		cmdline += " " + vmm.ScratchCmdline(transport, "vda")
+			"-device", "virtio-blk"+suffix+",drive=scratch")
+	}
+	if tap != nil {
+		// vhost-net moves the data path into the host kernel; it needs
+		// KVM's interrupt injection, so emulated guests use QEMU's own.
+		vhost := "off"
+		if b.accel == backend.AccelKVM {
+			vhost = "on"
+		}
+		args = append(args,
+			"-netdev", fmt.Sprintf("tap,id=net0,ifname=%s,script=no,downscript=no,vhost=%s", tap.HostIf, vhost),
+			"-device", fmt.Sprintf("virtio-net%s,netdev=net0,mac=%s", suffix, tap.MAC()))
+	}
+	cmdline := b.cmdline
+	if extra := vmm.DeviceCmdline(transport, disk, tap); extra != "" {
+		cmdline += " " + extra
 	}
 	return append(args, "-append", cmdline)
 }
@@ -145,18 +160,14 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		return nil, err
 	}
 	qmpPath := vmm.SocketPath(dir, spec.ID, "qmp")
-	tl := backend.NewTimeline()
-	disk, err := vmm.ScratchDisk(ctx, spec)
+	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.m.name, err)
 	}
-	if disk != nil {
-		tl.Mark(backend.PhaseDisk)
-	}
-	cmd := exec.Command(b.qemu, b.args(spec, qmpPath, disk)...)
+	cmd := exec.Command(b.qemu, b.args(spec, qmpPath, disk, tap)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	return vmm.Launch{
-		Backend: b.m.name, Cmd: cmd, Timeline: tl, Socket: qmpPath, Disk: disk,
+		Backend: b.m.name, Cmd: cmd, Timeline: tl, Socket: qmpPath, Disk: disk, Tap: tap,
 		StopVMM: func(ctx context.Context) error { return quit(ctx, qmpPath) },
 	}.Start(ctx)
 }

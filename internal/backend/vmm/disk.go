@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/backend/hostnet"
 	"github.com/isobench/isobench/internal/guest"
 )
 
@@ -62,11 +63,26 @@ func (d *Disk) Remove() error {
 	return nil
 }
 
-// ScratchCmdline tells the agent in the guest which driver modules to load
-// and which block device to mount as its scratch volume. transport is the
-// virtio transport module (virtio_pci or virtio_mmio).
-func ScratchCmdline(transport, device string) string {
-	return fmt.Sprintf("isobench.modules=%s isobench.scratch=/dev/%s", strings.Join([]string{transport, "virtio_blk"}, ","), device)
+// DeviceCmdline tells the agent in the guest which driver modules to load
+// and what to do with the devices: mount the scratch disk (the first
+// virtio disk, vda), address the network link (the first interface).
+// transport is the virtio transport module (virtio_pci or virtio_mmio).
+// It is empty when the VM has neither.
+func DeviceCmdline(transport string, disk *Disk, tap *Tap) string {
+	if disk == nil && tap == nil {
+		return ""
+	}
+	mods := []string{transport}
+	var args []string
+	if disk != nil {
+		mods = append(mods, "virtio_blk")
+		args = append(args, "isobench.scratch=/dev/vda")
+	}
+	if tap != nil {
+		mods = append(mods, "virtio_net")
+		args = append(args, fmt.Sprintf("isobench.net=%s/%d", tap.SandboxIP, hostnet.PrefixLen))
+	}
+	return strings.Join(append([]string{"isobench.modules=" + strings.Join(mods, ",")}, args...), " ")
 }
 
 // VCPUs is the vCPU count for a CPU limit: VMs get whole vCPUs, so a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
@@ -20,6 +21,9 @@ type Launch struct {
 	// Socket is the VMM's API or control socket; it is removed at Close.
 	Socket string
 	Disk   *Disk // removed at Close; may be nil
+	// Tap is the VM's network link, made before the launch call (as a
+	// container's veth is) and removed after the VM's teardown; may be nil.
+	Tap *Tap
 	// Configure, when set, waits for Socket to answer (marking PhaseAPI),
 	// then configures and boots the machine through its API (marking
 	// PhaseConfig). QEMU, configured on its command line, has none.
@@ -36,6 +40,7 @@ func (l Launch) Start(ctx context.Context) (backend.Sandbox, error) {
 	p, err := Start(l.Cmd)
 	if err != nil {
 		l.Disk.Remove()
+		_ = l.Tap.Remove(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("%s: %w", l.Backend, err)
 	}
 	l.Timeline.Mark(backend.PhaseSpawn)
@@ -72,7 +77,10 @@ type Sandbox struct {
 	closed bool
 }
 
-var _ backend.Sandbox = (*Sandbox)(nil)
+var (
+	_ backend.Sandbox    = (*Sandbox)(nil)
+	_ backend.HostLinker = (*Sandbox)(nil)
+)
 
 func (s *Sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
 	return s.p.Conn().Run(ctx, req)
@@ -109,5 +117,42 @@ func (s *Sandbox) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	s.l.Timeline.Mark(backend.PhaseDelete)
+	// Like its setup, the link's removal is not the VM's teardown.
+	if err := s.l.Tap.Remove(context.WithoutCancel(ctx)); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// HostAddr is the host's end of the VM's link, where a native peer
+// listens for the network workload.
+func (s *Sandbox) HostAddr() (string, string) {
+	if s.l.Tap == nil {
+		return "", "launched without a network link"
+	}
+	return s.l.Tap.HostIP.String(), ""
+}
+
+// Devices makes what spec asks for and starts the launch's timeline: the
+// network link first (outside the timeline, as a container's veth is), then
+// the scratch disk (its own phase, PhaseDisk). On error nothing remains.
+func Devices(ctx context.Context, spec backend.Spec, runPrefix string, linkIndex *atomic.Uint32) (*backend.Timeline, *Disk, *Tap, error) {
+	var tap *Tap
+	if spec.Network {
+		t, err := NewTap(ctx, runPrefix, spec.ID, linkIndex.Add(1))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		tap = t
+	}
+	tl := backend.NewTimeline()
+	disk, err := ScratchDisk(ctx, spec)
+	if err != nil {
+		_ = tap.Remove(context.WithoutCancel(ctx))
+		return nil, nil, nil, err
+	}
+	if disk != nil {
+		tl.Mark(backend.PhaseDisk)
+	}
+	return tl, disk, tap, nil
 }
