@@ -194,6 +194,24 @@ type Sandbox interface {
 	Timeline() *Timeline
 }
 
+// Snapshotter is implemented by backends that can start a sandbox from a
+// saved image of a ready one, as FaaS platforms do to avoid cold boots.
+type Snapshotter interface {
+	// Snapshot launches a sandbox per spec, waits for its agent, saves the
+	// whole sandbox and stops it.
+	Snapshot(ctx context.Context, spec Spec) (Snapshot, error)
+}
+
+// Snapshot is a saved, ready sandbox.
+type Snapshot interface {
+	// Restore starts a sandbox from the snapshot. It returns once the
+	// restored agent has answered a request (PhaseReady marks that); the
+	// agent sends no second ready frame, so the Timeline holds none.
+	Restore(ctx context.Context, spec Spec) (Sandbox, error)
+	// Remove deletes the snapshot's files.
+	Remove() error
+}
+
 // Stats are host-side facts about a running sandbox.
 type Stats struct {
 	// HostPIDs are the host processes that make up the sandbox (agent,

@@ -6,6 +6,7 @@ import "fmt"
 // the sandbox's timeline to this one; see docs/results.md for definitions.
 const (
 	ColdStart         Name = "coldstart"          // launch call → agent's ready frame received by the host
+	RestoreFirstRun   Name = "restore.first_run"  // first request after a snapshot restore, host wall time
 	LaunchToTeardown  Name = "launch_to_teardown" // launch call → sandbox fully removed
 	AgentStartToReady Name = "agent.start_to_ready"
 	LaunchToAgentMain Name = "launch_to_agent_main" // host clock → agent clock; only where both share a clock
@@ -48,6 +49,7 @@ const (
 
 var known = map[Name]Info{
 	ColdStart:         {ColdStart, Seconds, LowerIsBetter, "launch call until the agent's ready frame reaches the host"},
+	RestoreFirstRun:   {RestoreFirstRun, Seconds, LowerIsBetter, "host wall time of the first request after a snapshot restore (includes faulting in lazily restored memory)"},
 	LaunchToTeardown:  {LaunchToTeardown, Seconds, LowerIsBetter, "launch call until the sandbox is fully removed"},
 	AgentStartToReady: {AgentStartToReady, Seconds, LowerIsBetter, "agent's own clock: first Go code until ready frame written"},
 	LaunchToAgentMain: {LaunchToAgentMain, Seconds, LowerIsBetter, "host launch call until the agent's first Go code (host and sandbox share a clock)"},

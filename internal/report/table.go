@@ -37,10 +37,15 @@ func WriteText(w io.Writer, run *result.Run) error {
 		if len(wrows) == 0 {
 			continue
 		}
-		if wl == "coldstart" {
-			writeColdStart(tw, wl, wrows)
+		switch wl {
+		case string(suite.ColdStart):
+			writeColdStart(tw, wl+": launch → agent ready", wrows)
 			writePhases(tw, wrows)
-		} else {
+		case string(suite.Restore):
+			writeColdStart(tw, wl+": restore from a snapshot → agent answers", wrows)
+			writePhases(tw, wrows)
+			writeWorkload(tw, wl, wrows)
+		default:
 			writeWorkload(tw, wl, wrows)
 		}
 	}
@@ -51,14 +56,18 @@ func WriteText(w io.Writer, run *result.Run) error {
 	return tw.Flush()
 }
 
-func writeColdStart(tw *tabwriter.Writer, workload string, rows []Row) {
-	fmt.Fprintf(tw, "%s: launch → agent ready (median, 95%% CI of the median, p5–p95)\n", workload)
+func writeColdStart(tw *tabwriter.Writer, title string, rows []Row) {
+	fmt.Fprintf(tw, "%s (median, 95%% CI of the median, p5–p95)\n", title)
 	cs := column(rows, metric.ColdStart)
 	td := column(rows, metric.LaunchToTeardown)
 	fmt.Fprintf(tw, "BACKEND\tKIND\tACCEL\tN\tCOLD START\t95%% CI\tP5–P95\tLAUNCH→TEARDOWN\tFAILED\n")
 	for _, r := range rows {
 		s, ok := r.Metrics[metric.ColdStart]
 		t := r.Metrics[metric.LaunchToTeardown]
+		if !ok && r.Failed == 0 && r.Skipped[metric.ColdStart] != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\tn/a\t\t\t\t%s\n", r.Backend, r.Kind, accelLabel(r.Accel), 0, r.Skipped[metric.ColdStart])
+			continue
+		}
 		if !ok {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t—\t\t\t\t%d: %s\n", r.Backend, r.Kind, accelLabel(r.Accel), 0, r.Failed, firstError(r))
 			continue

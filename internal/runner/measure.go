@@ -19,12 +19,15 @@ import (
 // measure takes one sample: launch, run the workload (if any), tear down.
 // interrupted is true when ctx was cancelled during the sample, which then
 // measured nothing and must not be recorded.
-func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec backend.Spec, timeout time.Duration) (s result.Sample, interrupted bool) {
+func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec backend.Spec, timeout time.Duration, launch launchFunc) (s result.Sample, interrupted bool) {
 	info := b.Info()
 	s = result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now()}
 	sctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("sample timeout %s exceeded", timeout))
 	defer cancel()
-	sb, err := b.Launch(sctx, spec)
+	if launch == nil {
+		launch = b.Launch
+	}
+	sb, err := launch(sctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return s, true
@@ -40,10 +43,14 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 			stop, runErr = startPeer(sb, &req)
 		}
 		if runErr == nil {
+			start := time.Now()
 			res, err := sb.Run(sctx, req)
 			if err != nil {
 				runErr = fmt.Errorf("%s: %w", w.Name, err)
 			} else {
+				if w.Restore {
+					s.Metrics = append(s.Metrics, metric.Value{Name: metric.RestoreFirstRun, Unit: metric.Seconds, Value: time.Since(start).Seconds()})
+				}
 				s.Metrics = append(s.Metrics, res.Metrics...)
 				s.Skipped = res.Skipped
 			}
@@ -64,6 +71,9 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 	s.Agent = tl.Ready()
 	return s, false
 }
+
+// launchFunc starts a sandbox: Backend.Launch, or Snapshot.Restore.
+type launchFunc func(ctx context.Context, spec backend.Spec) (backend.Sandbox, error)
 
 // startPeer runs the native side of the network workload on the host end
 // of the sandbox's link and tells the agent where it is, or why there is

@@ -226,6 +226,12 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		progress.Plan(run.ID, run.Backends, len(cells))
 		defer progress.Finish()
 	}
+	snaps := newSnapshots(run.ID, s, log)
+	defer func() {
+		if err := snaps.removeAll(); err != nil {
+			run.Warnings = append(run.Warnings, err.Error())
+		}
+	}()
 	failed := 0
 	for i, c := range cells {
 		if ctx.Err() != nil {
@@ -239,7 +245,24 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 				return fmt.Errorf("scratch volume: %w", err)
 			}
 		}
-		sample, interrupted := measure(ctx, byName[c.Backend], w, spec, s.Timeout)
+		var sample result.Sample
+		interrupted := false
+		if w.Restore {
+			launch, skip, err := snaps.launcher(ctx, byName[c.Backend])
+			switch {
+			case ctx.Err() != nil:
+				interrupted = true
+			case skip != "":
+				sample = skippedSample(byName[c.Backend], w, skip)
+			case err != nil:
+				info := byName[c.Backend].Info()
+				sample = result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now(), Error: err.Error()}
+			default:
+				sample, interrupted = measure(ctx, byName[c.Backend], w, spec, s.Timeout, launch)
+			}
+		} else {
+			sample, interrupted = measure(ctx, byName[c.Backend], w, spec, s.Timeout, nil)
+		}
 		if spec.Scratch != "" {
 			if err := os.RemoveAll(spec.Scratch); err != nil {
 				sample.Error = strings.TrimPrefix(sample.Error+"; ", "; ") + "remove scratch volume: " + err.Error()

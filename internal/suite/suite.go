@@ -39,6 +39,10 @@ type Workload struct {
 	Network bool
 	// WritableRoot asks for a root filesystem the workload writes to.
 	WritableRoot bool
+	// Restore launches every sample from a snapshot of a ready sandbox,
+	// taken once per backend, on backends that can (backend.Snapshotter);
+	// Request is then the first request after the restore.
+	Restore bool
 	// Metrics are what the workload reports (cold-start metrics aside).
 	Metrics []metric.Name
 }
@@ -63,13 +67,22 @@ var listed = []struct {
 	{"network", workload.Network, false, true, false, nil},
 }
 
+// Restore is the snapshot-restore cold start: each sample restores a
+// sandbox from a snapshot of a ready one and then runs a short CPU burst as
+// its first request, whose wall time shows what a bare restore hides
+// (memory that is loaded lazily, on first touch).
+const Restore WorkloadName = "restore"
+
+// restoreFirstRun is the first request after a restore.
+var restoreFirstRun = map[string]string{"duration": "200ms", "threads": "1"}
+
 // WorkloadNames lists the selectable workload names ("all" selects them all).
 func WorkloadNames() []string {
 	var out []string
 	for _, w := range listed {
 		out = append(out, string(w.name))
 	}
-	return out
+	return append(out, string(Restore))
 }
 
 // Workload resolves a name with this suite's settings: --quick sizes, and
@@ -78,6 +91,18 @@ func (s Suite) Workload(name string) (Workload, error) {
 	if name == "idle" { // hidden: a sandbox that never finishes on its own
 		return Workload{Name: "idle", Description: "agent sleeps until cancelled",
 			Request: &agent.Request{Workload: string(workload.Sleep)}}, nil
+	}
+	if name == string(Restore) {
+		spec, err := workload.Lookup(workload.CPUID)
+		if err != nil {
+			return Workload{}, err
+		}
+		params := spec.Defaults(s.Quick)
+		maps.Copy(params, restoreFirstRun)
+		return Workload{Name: Restore, Restore: true,
+			Description: "snapshot restore → agent answers, then a 200 ms single-thread CPU burst as the first request (restore.first_run is its wall time)",
+			Metrics:     append([]metric.Name{metric.RestoreFirstRun}, spec.Metrics...),
+			Request:     &agent.Request{Workload: string(workload.CPUID), Params: params}}, nil
 	}
 	for _, l := range listed {
 		if string(l.name) != name {

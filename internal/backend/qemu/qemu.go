@@ -152,6 +152,12 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 
 // Launch boots a VM and waits for the agent's ready frame on the console.
 func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	return b.launch(ctx, spec, "")
+}
+
+// launch boots a VM, or with incoming set, restores the snapshot file
+// incoming into it.
+func (b *Backend) launch(ctx context.Context, spec backend.Spec, incoming string) (backend.Sandbox, error) {
 	if err := backend.ValidID(spec.ID); err != nil {
 		return nil, err
 	}
@@ -164,12 +170,20 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.m.name, err)
 	}
-	cmd := exec.Command(b.qemu, b.args(spec, qmpPath, disk, tap)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	return vmm.Launch{
-		Backend: b.m.name, Cmd: cmd, Timeline: tl, Socket: qmpPath, Disk: disk, Tap: tap,
+	args := b.args(spec, qmpPath, disk, tap)
+	l := vmm.Launch{
+		Backend: b.m.name, Timeline: tl, Socket: qmpPath, Disk: disk, Tap: tap,
 		StopVMM: func(ctx context.Context) error { return quit(ctx, qmpPath) },
-	}.Start(ctx)
+	}
+	if incoming != "" {
+		// -S: the restored machine stays paused until "cont".
+		args = append(args, "-S", "-incoming", "defer")
+		l.Restored = true
+		l.Configure = func(ctx context.Context) error { return restore(ctx, qmpPath, incoming) }
+	}
+	l.Cmd = exec.Command(b.qemu, args...)
+	l.Cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	return l.Start(ctx)
 }
 
 // quit sends QMP "quit".

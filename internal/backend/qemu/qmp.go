@@ -64,9 +64,20 @@ func (c *qmpClient) read() (qmpMessage, error) {
 	return m, nil
 }
 
-// execute sends one command and waits for its answer, skipping events.
-func (c *qmpClient) execute(command string) error {
-	b, _ := json.Marshal(map[string]string{"execute": command})
+// execute sends one command without arguments and waits for its answer.
+func (c *qmpClient) execute(command string) error { return c.call(command, nil, nil) }
+
+// call sends one command with arguments (nil for none) and decodes its
+// return value into out (nil to ignore it); events are skipped.
+func (c *qmpClient) call(command string, args, out any) error {
+	msg := map[string]any{"execute": command}
+	if args != nil {
+		msg["arguments"] = args
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("qmp: %s: %w", command, err)
+	}
 	if _, err := c.conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("qmp: %s: %w", command, err)
 	}
@@ -79,6 +90,11 @@ func (c *qmpClient) execute(command string) error {
 		case m.Error != nil:
 			return fmt.Errorf("qmp: %s: %s: %s", command, m.Error.Class, m.Error.Desc)
 		case m.Return != nil:
+			if out != nil {
+				if err := json.Unmarshal(m.Return, out); err != nil {
+					return fmt.Errorf("qmp: %s: decode %s: %w", command, m.Return, err)
+				}
+			}
 			return nil
 		}
 	}

@@ -28,6 +28,10 @@ type Launch struct {
 	// then configures and boots the machine through its API (marking
 	// PhaseConfig). QEMU, configured on its command line, has none.
 	Configure func(ctx context.Context) error
+	// Restored says the VM resumes from a snapshot (Configure restores
+	// it): its agent sent its ready frame before the snapshot, so readiness
+	// is its answer to a no-op request instead.
+	Restored bool
 	// StopVMM asks the VMM to stop when the agent's exit did not end it.
 	StopVMM func(ctx context.Context) error
 	// Release frees API clients; called once at Close.
@@ -58,6 +62,14 @@ func (l Launch) Start(ctx context.Context) (backend.Sandbox, error) {
 			return fail(err)
 		}
 		l.Timeline.Mark(backend.PhaseConfig)
+	}
+	if l.Restored {
+		if _, err := p.Conn().Run(ctx, agent.Request{Workload: "noop"}); err != nil {
+			return fail(fmt.Errorf("restored agent: %w", err))
+		}
+		l.Timeline.Mark(backend.PhaseReady)
+		s.ready = true
+		return s, nil
 	}
 	ready, err := p.Conn().WaitReady(ctx)
 	if err != nil {
