@@ -34,7 +34,7 @@ func newSnapshots(runID string, s suite.Suite, log *slog.Logger) *snapshots {
 // be (a backend without snapshots: a reason, not a failure).
 func (ss *snapshots) launcher(ctx context.Context, b backend.Backend) (launchFunc, string, error) {
 	sn, ok := b.(backend.Snapshotter)
-	if !ok {
+	if !ok || !b.Info().Capabilities.Snapshot {
 		return nil, fmt.Sprintf("%s has no snapshot/restore in isobench", b.Name()), nil
 	}
 	if err := ss.failed[b.Name()]; err != nil {

@@ -109,7 +109,7 @@ func (b *Backend) Info() backend.Info {
 			fmt.Sprintf("kernel %s (%s) as ELF %s (PVH entry), initramfs with the agent as /init, serial console", k.Version, k.Source, b.vmlinux),
 			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
 		},
-		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
 	}
 }
 
@@ -117,22 +117,29 @@ func (b *Backend) Info() backend.Info {
 // boots the VM through the API, and waits for the agent's ready frame on
 // the serial console.
 func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	sb, _, err := b.launch(ctx, spec, "")
+	return sb, err
+}
+
+// launch boots a VM, or restores the snapshot in directory snapDir into a
+// fresh VMM, and returns the sandbox with its API client.
+func (b *Backend) launch(ctx context.Context, spec backend.Spec, snapDir string) (backend.Sandbox, *Client, error) {
 	if err := backend.ValidID(spec.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := filepath.Join(b.env.WorkDir, string(Name))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sock := vmm.SocketPath(dir, spec.ID, "ch")
 	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	cmd := exec.Command(b.path, "--api-socket", "path="+sock)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	api := NewClient(sock)
-	return vmm.Launch{
+	l := vmm.Launch{
 		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk, Tap: tap,
 		Configure: func(ctx context.Context) error {
 			if err := api.Create(ctx, b.config(spec, disk, tap)); err != nil {
@@ -142,7 +149,20 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		},
 		StopVMM: api.ShutdownVMM,
 		Release: api.Close,
-	}.Start(ctx)
+	}
+	if snapDir != "" {
+		l.Restored = true
+		// Restore leaves the VM paused; vm.resume works on every release
+		// (the restore call's own "resume" field is newer).
+		l.Configure = func(ctx context.Context) error {
+			if err := api.Restore(ctx, snapDir, false); err != nil {
+				return err
+			}
+			return api.Resume(ctx)
+		}
+	}
+	sb, err := l.Start(ctx)
+	return sb, api, err
 }
 
 // config is the VM: the agent's initramfs, the serial port on the VMM's

@@ -13,7 +13,7 @@ import (
 func TestSnapshotRestore(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend.Backend, env backend.Env) {
 		sn, ok := b.(backend.Snapshotter)
-		if !ok {
+		if !ok || !b.Info().Capabilities.Snapshot {
 			t.Skipf("%s has no snapshot/restore", b.Name())
 		}
 		ctx := testContext(t)

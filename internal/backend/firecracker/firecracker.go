@@ -115,32 +115,39 @@ func (b *Backend) Info() backend.Info {
 			"limits: vcpu_count and mem_size_mib (whole vCPUs: --cpus is rounded up)",
 			"no jailer: the VMM runs without its chroot, cgroup and seccomp wrapper, so the figures are the VMM's own",
 		},
-		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
 	}
 }
 
 // Launch starts Firecracker, configures the machine through the API and
 // waits for the agent's ready frame on the serial console.
 func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	sb, _, err := b.launch(ctx, spec, nil)
+	return sb, err
+}
+
+// launch boots a microVM, or loads snap into a fresh Firecracker process,
+// and returns the sandbox with its API client.
+func (b *Backend) launch(ctx context.Context, spec backend.Spec, snap *snapshot) (backend.Sandbox, *Client, error) {
 	if err := backend.ValidID(spec.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := filepath.Join(b.env.WorkDir, string(Name))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sock := vmm.SocketPath(dir, spec.ID, "fc")
 	if (spec.Network || spec.Scratch != "" && !spec.WritableRoot) && b.guest.Kernel.Source != "user" {
-		return nil, fmt.Errorf("%s: no virtio devices (scratch disk, network) with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", Name, b.guest.Kernel.Source)
+		return nil, nil, fmt.Errorf("%s: no virtio devices (scratch disk, network) with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", Name, b.guest.Kernel.Source)
 	}
 	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	cmd := exec.Command(b.path, "--api-sock", sock, "--id", vmID(spec.ID))
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	api := NewClient(sock)
-	return vmm.Launch{
+	l := vmm.Launch{
 		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
 		Tap:       tap,
 		Configure: func(ctx context.Context) error { return b.configure(ctx, api, spec, disk, tap) },
@@ -148,7 +155,13 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 		// controller (reboot=k), and on a reset Firecracker exits.
 		StopVMM: api.SendCtrlAltDel,
 		Release: api.Close,
-	}.Start(ctx)
+	}
+	if snap != nil {
+		l.Restored = true
+		l.Configure = func(ctx context.Context) error { return api.LoadSnapshot(ctx, snap.state, snap.mem, true) }
+	}
+	sb, err := l.Start(ctx)
+	return sb, api, err
 }
 
 func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) error {

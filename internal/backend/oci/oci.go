@@ -169,8 +169,9 @@ func (b *Backend) Info() backend.Info {
 	return backend.Info{
 		Name: b.f.name, Kind: b.f.kind, Accel: backend.AccelNative,
 		Version: b.version.Version, Binary: b.rt.Binary,
-		Config: append(append([]string{}, b.rt.Global...), wrapperNote(b.rt)...),
-		Notes:  b.f.notes,
+		Config:       append(append([]string{}, b.rt.Global...), wrapperNote(b.rt)...),
+		Notes:        b.f.notes,
+		Capabilities: backend.Capabilities{Snapshot: b.f.kind == backend.KindGVisor},
 	}
 }
 
@@ -199,7 +200,7 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if err != nil {
 		return nil, err
 	}
-	return b.launch(ctx, spec, rt, lnk, noLink)
+	return b.launch(ctx, spec, rt, lnk, noLink, "")
 }
 
 // network prepares the sandbox's link before the timeline starts (CNI does
@@ -236,7 +237,7 @@ func (b *Backend) gvisorNetwork(ctx context.Context) string {
 			b.netReason = fmt.Sprintf("cannot make a link for runsc: %v", err)
 			return
 		}
-		sb, err := b.launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}, Network: true}, b.netRT, lnk, "")
+		sb, err := b.launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}, Network: true}, b.netRT, lnk, "", "")
 		if err != nil {
 			b.netReason = fmt.Sprintf("runsc's netstack (--network=sandbox) does not start here, so only gVisor's loopback is measured (a current runsc works: docs/backends.md#gvisor): %v", err)
 			return
@@ -248,9 +249,10 @@ func (b *Backend) gvisorNetwork(ctx context.Context) string {
 	return b.netReason
 }
 
-// launch starts a sandbox with the given runtime settings and link; on
-// failure it removes the link too.
-func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, lnk *link, noLink string) (backend.Sandbox, error) {
+// launch starts a sandbox with the given runtime settings and link, or
+// with image set, restores that checkpoint into it; on failure it removes
+// the link too.
+func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, lnk *link, noLink, image string) (backend.Sandbox, error) {
 	extra := sandboxExtras{scratch: spec.Scratch}
 	if lnk != nil {
 		extra.netnsPath = lnk.nsPath()
@@ -294,7 +296,12 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, ln
 
 	s.tl = backend.NewTimeline()
 	launch := s.launchPhased
-	if b.env.LaunchMode == backend.LaunchOneshot {
+	switch {
+	case image != "":
+		launch = func(ctx context.Context, stderr *backend.TailBuffer, stderrDone chan struct{}) error {
+			return s.launchRestore(ctx, image, stderr, stderrDone)
+		}
+	case b.env.LaunchMode == backend.LaunchOneshot:
 		launch = s.launchOneshot
 	}
 	if err := launch(ctx, stderr, stderrDone); err != nil {

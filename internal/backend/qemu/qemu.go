@@ -103,7 +103,7 @@ func (b *Backend) Info() backend.Info {
 		Name: b.m.name, Kind: b.m.kind, Accel: b.accel, Version: b.version, Binary: b.qemu,
 		Config:       []string{"-M " + b.m.machine, "-accel " + string(b.accel), "-append " + b.cmdline},
 		Notes:        notes,
-		Capabilities: backend.Capabilities{BlockDevice: true, Network: true},
+		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
 	}
 }
 
