@@ -106,8 +106,13 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	path := filepath.Join(dir, "initramfs-"+key[:16]+".cpio")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+	// The name is a hash of the inputs; the sidecar holds the hash of the
+	// archive itself, so a damaged cached file is rebuilt, not booted.
+	sumPath := path + ".sha256"
+	if want, err := os.ReadFile(sumPath); err == nil {
+		if got, err := fileSum(path); err == nil && got == string(want) {
+			return path, nil
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
@@ -131,13 +136,34 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
+	sum, err := fileSum(tmp.Name())
+	if err != nil {
+		return "", fmt.Errorf("initramfs: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("initramfs: %w", err)
+	}
+	if err := os.WriteFile(sumPath, []byte(sum), 0o644); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	return path, nil
 }
 
-// contentKey hashes the names' and contents of files together.
+// fileSum is the SHA-256 of a file's contents, in hex.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// contentKey hashes the names and contents of files together.
 func contentKey(files []string) (string, error) {
 	h := sha256.New()
 	for _, p := range files {

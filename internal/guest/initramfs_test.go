@@ -128,3 +128,22 @@ func TestCacheDirRefusesADirectoryOthersCanWrite(t *testing.T) {
 		t.Errorf("own private dir refused: %v", err)
 	}
 }
+
+func TestDamagedCachedInitramfsIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	agent := filepath.Join(dir, "agent")
+	os.WriteFile(agent, []byte("\x7fELF agent"), 0o755)
+	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	os.WriteFile(path, good[:len(good)/2], 0o644) // truncated, as by a full disk
+	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(again); !bytes.Equal(got, good) {
+		t.Errorf("damaged initramfs reused (%d bytes, want %d)", len(got), len(good))
+	}
+}
