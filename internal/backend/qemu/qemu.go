@@ -136,7 +136,7 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 		// vhost-net moves the data path into the host kernel; it needs
 		// KVM's interrupt injection, so emulated guests use QEMU's own.
 		vhost := "off"
-		if b.accel == backend.AccelKVM {
+		if b.accel == backend.AccelKVM && vhostNetOpens() {
 			vhost = "on"
 		}
 		args = append(args,
@@ -194,4 +194,15 @@ func quit(ctx context.Context, qmpPath string) error {
 	}
 	defer c.Close()
 	return c.execute("quit")
+}
+
+// vhostNetOpens reports whether QEMU could use vhost-net: with vhost=on
+// and no usable /dev/vhost-net, QEMU refuses to start.
+func vhostNetOpens() bool {
+	f, err := os.OpenFile("/dev/vhost-net", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }
