@@ -9,13 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
 	"github.com/isobench/isobench/internal/guest"
-	"github.com/isobench/isobench/internal/reaper"
 )
 
 // Name is the backend's name.
@@ -45,33 +43,15 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New finds cloud-hypervisor, prepares the guest and boots one probe VM.
 func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
-	path, err := exec.LookPath(binary)
-	if err != nil {
-		return nil, backend.Unavailable(binary+" not found in PATH", installFix)
-	}
-	cmd := exec.CommandContext(ctx, path, "--version")
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := reaper.Run(cmd); err != nil {
-		return nil, backend.Unavailable(fmt.Sprintf("%s --version failed: %v", path, err), installFix)
-	}
-	version := strings.TrimPrefix(strings.TrimSpace(out.String()), "cloud-hypervisor ")
-	if err := vmm.KVMOpens(); err != nil {
-		return nil, backend.Unavailable(fmt.Sprintf("Cloud Hypervisor needs KVM: %v", err), "run on a host with hardware virtualization and access to /dev/kvm")
-	}
-	g, err := vmm.PrepareGuest(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	cache, err := guest.CacheDir()
+	path, version, err := vmm.FindBinary(ctx, binary, "cloud-hypervisor ", installFix)
 	if err != nil {
 		return nil, err
 	}
 	// Every release boots an ELF kernel through its PVH entry; bzImages
 	// only from v39 on.
-	vmlinux, err := guest.Vmlinux(cache, g.Kernel)
+	g, vmlinux, err := vmm.PrepareELFGuest(ctx, env, "Cloud Hypervisor")
 	if err != nil {
-		return nil, backend.Unavailable(fmt.Sprintf("no ELF kernel for Cloud Hypervisor: %v", err), "pass --kernel PATH to a vmlinux built with CONFIG_PVH=y")
+		return nil, err
 	}
 	if pvh, err := guest.HasPVHNote(vmlinux); err != nil || !pvh {
 		return nil, backend.Unavailable(fmt.Sprintf("kernel %s has no PVH entry point (%v), which Cloud Hypervisor boots through", vmlinux, err), "pass --kernel PATH to a vmlinux built with CONFIG_PVH=y")

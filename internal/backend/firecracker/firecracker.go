@@ -10,13 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/vmm"
-	"github.com/isobench/isobench/internal/guest"
-	"github.com/isobench/isobench/internal/reaper"
 )
 
 // Name is the backend's name.
@@ -46,30 +43,14 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New finds firecracker, prepares the guest and boots one probe VM.
 func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
-	path, err := exec.LookPath(binary)
-	if err != nil {
-		return nil, backend.Unavailable(binary+" not found in PATH", installFix)
-	}
-	version, err := binaryVersion(ctx, path)
-	if err != nil {
-		return nil, backend.Unavailable(err.Error(), installFix)
-	}
-	if err := vmm.KVMOpens(); err != nil {
-		return nil, backend.Unavailable(fmt.Sprintf("Firecracker needs KVM: %v", err), "run on a host with hardware virtualization and access to /dev/kvm")
-	}
-	g, err := vmm.PrepareGuest(ctx, env)
+	path, version, err := vmm.FindBinary(ctx, binary, "Firecracker ", installFix)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := guest.CacheDir()
+	// Firecracker loads ELF kernels only (x86_64).
+	g, vmlinux, err := vmm.PrepareELFGuest(ctx, env, "Firecracker")
 	if err != nil {
 		return nil, err
-	}
-	// Firecracker loads ELF kernels only (x86_64): a bzImage's payload is
-	// extracted once.
-	vmlinux, err := guest.Vmlinux(cache, g.Kernel)
-	if err != nil {
-		return nil, backend.Unavailable(fmt.Sprintf("no ELF kernel for Firecracker: %v", err), "pass --kernel PATH to an uncompressed vmlinux")
 	}
 	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env}
 	// pci=off: Firecracker has no PCI bus; probing for one costs boot time.
@@ -78,17 +59,6 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-func binaryVersion(ctx context.Context, path string) (string, error) {
-	cmd := exec.CommandContext(ctx, path, "--version")
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := reaper.Run(cmd); err != nil {
-		return "", fmt.Errorf("%s --version failed: %v", path, err)
-	}
-	first := strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0])
-	return strings.TrimPrefix(first, "Firecracker "), nil
 }
 
 func (b *Backend) probe(ctx context.Context, _ backend.Accel) error {
