@@ -176,21 +176,71 @@ func (c *Cgroup) Delete() error {
 	}
 	var errs []error
 	for _, d := range c.dirs {
-		var err error
-		for i := range 50 {
-			if err = os.Remove(d); err == nil || os.IsNotExist(err) {
-				err = nil
-				break
-			}
-			if !strings.Contains(err.Error(), "busy") {
-				break
-			}
-			time.Sleep(time.Duration(i+1) * time.Millisecond)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
+		if err := removeCgroupDir(d); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	c.dirs = nil
 	return errors.Join(errs...)
+}
+
+// removeCgroupDir removes one cgroup directory, retrying briefly while a
+// just-killed process still holds it.
+func removeCgroupDir(d string) error {
+	var err error
+	for i := range 50 {
+		if err = os.Remove(d); err == nil || os.IsNotExist(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "busy") {
+			break
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup: %w", err)
+}
+
+// RemoveLeftoverCgroups removes the top-level cgroup named id from every
+// hierarchy, killing what is still inside it first. A runtime normally
+// removes its container's cgroups on delete, but one interrupted half-way
+// through create (runsc cancelled within milliseconds) leaves them behind
+// in hierarchies its delete no longer visits.
+func RemoveLeftoverCgroups(id string) error {
+	if err := ValidID(id); err != nil {
+		return err
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", id))
+	if fi, err := os.Stat(filepath.Join(cgroupRoot, id)); err == nil && fi.IsDir() {
+		dirs = append(dirs, filepath.Join(cgroupRoot, id))
+	}
+	var errs []error
+	for _, d := range dirs {
+		// Children first: a runtime may nest a cgroup below the container's.
+		var nested []string
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				nested = append(nested, p)
+			}
+			return nil
+		})
+		for i := len(nested) - 1; i >= 0; i-- {
+			killCgroupProcs(nested[i])
+			if err := removeCgroupDir(nested[i]); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", nested[i], err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func killCgroupProcs(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return
+	}
+	for f := range strings.FieldsSeq(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }

@@ -502,6 +502,7 @@ func (s *sandbox) cleanup(ctx context.Context) {
 	// A create that hung (runsc on a platform that cannot run here) may
 	// have left a sandbox the runtime itself no longer knows about.
 	s.killStragglers()
+	_ = backend.RemoveLeftoverCgroups(s.id)
 	_ = s.removeLink(ctx)
 }
 
@@ -540,6 +541,9 @@ func (s *sandbox) remove(ctx context.Context) error {
 			}
 			s.killStragglers()
 		}
+	}
+	if err := backend.RemoveLeftoverCgroups(s.id); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", s.b.f.name, err))
 	}
 	s.pipes.closeAll()
 	reaper.ReapOrphans()
