@@ -16,6 +16,7 @@ import (
 	"github.com/isobench/isobench/internal/result"
 
 	_ "github.com/isobench/isobench/internal/backend/cloudhypervisor"
+	_ "github.com/isobench/isobench/internal/backend/docker"
 	_ "github.com/isobench/isobench/internal/backend/firecracker"
 	_ "github.com/isobench/isobench/internal/backend/oci"
 	_ "github.com/isobench/isobench/internal/backend/qemu"

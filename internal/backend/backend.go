@@ -71,6 +71,30 @@ type Info struct {
 	Config       []string     `json:"config,omitempty"` // flags and settings that change the numbers
 	Notes        []string     `json:"notes,omitempty"`
 	Capabilities Capabilities `json:"capabilities"`
+	// Unsupported names what a workload may need that this backend cannot
+	// provide here, with the reason and fix: such samples are recorded as
+	// n/a instead of failing.
+	Unsupported map[Feature]string `json:"unsupported,omitempty"`
+}
+
+// Feature is something a workload may need from its sandbox.
+type Feature string
+
+const (
+	FeatureNetwork Feature = "network" // a link to the host (Spec.Network)
+	FeatureScratch Feature = "scratch" // a scratch volume (Spec.Scratch)
+)
+
+// Missing returns why spec asks for something this backend cannot provide
+// here, or "".
+func (i Info) Missing(spec Spec) string {
+	if spec.Network && i.Unsupported[FeatureNetwork] != "" {
+		return i.Unsupported[FeatureNetwork]
+	}
+	if spec.Scratch != "" && !spec.WritableRoot && i.Unsupported[FeatureScratch] != "" {
+		return i.Unsupported[FeatureScratch]
+	}
+	return ""
 }
 
 // Limits are the resources every sandbox of a run gets, identical across
@@ -132,6 +156,10 @@ type HostLinker interface {
 
 // ScratchInSandbox is where container backends mount Spec.Scratch.
 const ScratchInSandbox = "/scratch"
+
+// RootDirInSandbox is where the fileio workload writes on a container's
+// writable root (Spec.WritableRoot).
+const RootDirInSandbox = "/var/tmp/isobench"
 
 // Env is what constructors get from the host side.
 type Env struct {

@@ -136,7 +136,11 @@ func fetchKernel(ctx context.Context, pkg, dir string) error {
 		return err
 	}
 	for _, m := range mods {
-		if err := copyFileSynced(m.Path, filepath.Join(stage, "modules", m.Name+".ko")); err != nil {
+		data, err := ReadModule(m.Path)
+		if err != nil {
+			return err
+		}
+		if err := writeFileSynced(filepath.Join(stage, "modules", m.Name+".ko"), data); err != nil {
 			return err
 		}
 	}

@@ -2,13 +2,18 @@ package guest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 // GuestModules are the drivers the agent may load in a guest: the virtio
@@ -32,30 +37,40 @@ type Module struct {
 	Depends []string
 }
 
+// moduleSuffixes are the file names a module may have: distributions
+// compress them (Debian 13 with xz, Ubuntu with zstd). The initramfs holds
+// them decompressed, so the guest kernel needs no decompressor.
+var moduleSuffixes = []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"}
+
 // FindModules locates want and everything they depend on below a kernel's
-// module tree (lib/modules/<version>), reading each file's .modinfo.
-// Names compare with '-' and '_' alike, as the kernel does.
+// module tree (lib/modules/<version>), reading each file's .modinfo. A
+// module the kernel has built in (listed in modules.builtin) needs no file
+// and is left out. Names compare with '-' and '_' alike, as the kernel does.
 func FindModules(tree string, want []string) ([]Module, error) {
 	files := map[string]string{}
 	err := filepath.WalkDir(tree, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".ko") {
-			files[ModuleName(strings.TrimSuffix(d.Name(), ".ko"))] = path
+		if err != nil || d.IsDir() {
+			return err
 		}
-		return err
+		if name, ok := moduleFileName(d.Name()); ok {
+			files[ModuleName(name)] = path
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("modules: %w", err)
 	}
+	builtin := builtinModules(tree)
 	seen := map[string]*Module{}
 	var visit func(name, by string) error
 	visit = func(name, by string) error {
 		name = ModuleName(name)
-		if _, ok := seen[name]; ok {
+		if _, ok := seen[name]; ok || builtin[name] {
 			return nil
 		}
 		path, ok := files[name]
 		if !ok {
-			return fmt.Errorf("modules: %s (needed by %s) is not below %s", name, by, tree)
+			return fmt.Errorf("modules: %s (needed by %s) is neither below %s nor built into the kernel", name, by, tree)
 		}
 		deps, err := moduleDepends(path)
 		if err != nil {
@@ -76,31 +91,98 @@ func FindModules(tree string, want []string) ([]Module, error) {
 	}
 	out := make([]Module, 0, len(seen))
 	for _, m := range seen {
+		// A built-in dependency is no module to load first.
+		m.Depends = slices.DeleteFunc(m.Depends, func(d string) bool { return builtin[d] })
 		out = append(out, *m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
+// moduleFileName returns the module name of a module file name.
+func moduleFileName(file string) (string, bool) {
+	for _, suf := range moduleSuffixes {
+		if name, ok := strings.CutSuffix(file, suf); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// builtinModules reads modules.builtin: the modules compiled into the
+// kernel, one path per line (kernel/drivers/virtio/virtio_pci.ko).
+func builtinModules(tree string) map[string]bool {
+	b, err := os.ReadFile(filepath.Join(tree, "modules.builtin"))
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if name, ok := moduleFileName(filepath.Base(strings.TrimSpace(line))); ok {
+			out[ModuleName(name)] = true
+		}
+	}
+	return out
+}
+
 // ModuleName normalises a module name as the kernel does.
 func ModuleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
 
-// moduleDepends reads "depends=" from a module's .modinfo section.
-func moduleDepends(path string) ([]string, error) {
-	f, err := elf.Open(path)
+// ReadModule returns a module file's contents, decompressed.
+func ReadModule(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("module: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(path, ".xz"):
+		xr, err := xz.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", path, err)
+		}
+		r = xr
+	case strings.HasSuffix(path, ".zst"):
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	case strings.HasSuffix(path, ".gz"):
+		gr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: %w", path, err)
+		}
+		r = gr
+	}
+	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", path, err)
 	}
-	defer f.Close()
+	return data, nil
+}
+
+// moduleDepends reads "depends=" from a module's .modinfo section.
+func moduleDepends(path string) ([]string, error) {
+	data, err := ReadModule(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
 	sec := f.Section(".modinfo")
 	if sec == nil {
 		return nil, fmt.Errorf("module %s: no .modinfo section", path)
 	}
-	data, err := sec.Data()
+	info, err := sec.Data()
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", path, err)
 	}
-	for kv := range bytes.SplitSeq(data, []byte{0}) {
+	for kv := range bytes.SplitSeq(info, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte("depends=")); ok {
 			var deps []string
 			for d := range strings.SplitSeq(string(v), ",") {

@@ -247,7 +247,9 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		}
 		var sample result.Sample
 		interrupted := false
-		if w.Restore {
+		if why := byName[c.Backend].Info().Missing(spec); why != "" {
+			sample = skippedSample(byName[c.Backend], w, why)
+		} else if w.Restore {
 			launch, skip, err := snaps.launcher(ctx, byName[c.Backend])
 			switch {
 			case ctx.Err() != nil:

@@ -60,8 +60,9 @@ func (ss *snapshots) launcher(ctx context.Context, b backend.Backend) (launchFun
 	return snap.Restore, "", nil
 }
 
-// skippedSample records a restore sample on a backend that has no
-// snapshots: every metric of the workload is n/a with the reason.
+// skippedSample records a sample that the backend cannot take (a restore
+// without snapshots, a network workload without a link): every metric of
+// the workload is n/a with the reason.
 func skippedSample(b backend.Backend, w suite.Workload, why string) result.Sample {
 	info := b.Info()
 	s := result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now(), Skipped: map[metric.Name]string{metric.ColdStart: why}}

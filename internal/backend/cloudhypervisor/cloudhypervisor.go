@@ -67,15 +67,12 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 }
 
 func (b *Backend) probe(ctx context.Context, _ backend.Accel) error {
-	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
-	defer cancel()
 	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, Name)
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
-	if err != nil {
+	if err := vmm.BootProbe(ctx, b.env, b, id); err != nil {
 		return backend.Unavailable(fmt.Sprintf("probe VM did not become ready within %s: %v", b.env.ProbeTimeout, err),
 			"check the kernel (--kernel PATH to a PVH vmlinux with the 8250 serial console), or raise --probe-timeout")
 	}
-	return sb.Close(ctx)
+	return nil
 }
 
 func (b *Backend) Name() backend.Name { return Name }
@@ -84,7 +81,7 @@ func (b *Backend) Info() backend.Info {
 	k := b.guest.Kernel
 	return backend.Info{
 		Name: Name, Kind: backend.KindMicroVM, Accel: backend.AccelKVM, Version: b.version, Binary: b.path,
-		Config: []string{"payload.cmdline " + b.cmdline, "serial Tty, console Off", "scratch disk direct (O_DIRECT) where the host file system allows it"},
+		Config: []string{"payload.cmdline " + b.cmdline, "serial Tty (a raw pseudo-terminal on the VMM's stdio), console Off", "scratch disk direct (O_DIRECT) where the host file system allows it"},
 		Notes: []string{
 			fmt.Sprintf("kernel %s (%s) as ELF %s (PVH entry), initramfs with the agent as /init, serial console", k.Version, k.Source, b.vmlinux),
 			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
@@ -121,6 +118,9 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, snapDir string)
 	api := NewClient(sock)
 	l := vmm.Launch{
 		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk, Tap: tap,
+		// Serial "Tty" mode takes guest input from stdin only if it is a
+		// terminal (and works with every release, unlike "Socket").
+		Console: vmm.ConsoleTerminal,
 		Configure: func(ctx context.Context) error {
 			if err := api.Create(ctx, b.config(spec, disk, tap)); err != nil {
 				return err
@@ -146,7 +146,7 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, snapDir string)
 }
 
 // config is the VM: the agent's initramfs, the serial port on the VMM's
-// stdio (the API's default is the virtio console), and the scratch disk.
+// terminal (the API's default is the virtio console), and the scratch disk.
 func (b *Backend) config(spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) VMConfig {
 	cmdline := b.cmdline
 	n := vmm.VCPUs(spec.Limits)

@@ -19,6 +19,7 @@ import (
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	_ "github.com/isobench/isobench/internal/backend/cloudhypervisor"
+	_ "github.com/isobench/isobench/internal/backend/docker"
 	_ "github.com/isobench/isobench/internal/backend/firecracker"
 	_ "github.com/isobench/isobench/internal/backend/oci"
 	_ "github.com/isobench/isobench/internal/backend/process"
@@ -252,7 +253,7 @@ func TestLimitsAreApplied(t *testing.T) {
 		sb := launch(t, ctx, b, env, "limits", backend.Limits{CPUs: 0.5, MemoryBytes: 300 << 20})
 		id := backend.IDPrefix + env.RunID + "-limits"
 		defer sb.Close(ctx)
-		mem, quota := readLimits(t, id)
+		mem, quota := readLimits(t, cgroupOf(t, ctx, sb, id))
 		if mem != 300<<20 {
 			t.Errorf("memory limit %d, want %d", mem, 300<<20)
 		}
@@ -260,6 +261,35 @@ func TestLimitsAreApplied(t *testing.T) {
 			t.Errorf("cpu quota/period %q, want \"50000 100000\"", quota)
 		}
 	})
+}
+
+// cgroupOf is the sandbox's cgroup below each hierarchy: /id where
+// isobench names it, else (Docker names it after its container id) the
+// memory cgroup of the sandbox's first host process.
+func cgroupOf(t *testing.T, ctx context.Context, sb backend.Sandbox, id string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", id)); err == nil {
+		return id
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", id)); err == nil {
+		return id
+	}
+	st, err := sb.Stats(ctx)
+	if err != nil || len(st.HostPIDs) == 0 {
+		t.Fatalf("no cgroup named %s and no host process to find one: %v", id, err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.HostPIDs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && (slices.Contains(strings.Split(f[1], ","), "memory") || backend.CgroupLayout() == "v2" && f[0] == "0") {
+			return strings.TrimPrefix(f[2], "/")
+		}
+	}
+	t.Fatalf("no memory cgroup in /proc/%d/cgroup: %s", st.HostPIDs[0], b)
+	return ""
 }
 
 // readLimits reads the memory limit and "quota period" of cgroup id on a v1,

@@ -62,15 +62,12 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 }
 
 func (b *Backend) probe(ctx context.Context, _ backend.Accel) error {
-	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
-	defer cancel()
 	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, Name)
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
-	if err != nil {
+	if err := vmm.BootProbe(ctx, b.env, b, id); err != nil {
 		return backend.Unavailable(fmt.Sprintf("probe microVM did not become ready within %s: %v", b.env.ProbeTimeout, err),
 			"check the kernel: Firecracker needs the serial console (8250) and, for the scratch disk, virtio-mmio devices described by ACPI or built in with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES; pass --kernel PATH to such a vmlinux")
 	}
-	return sb.Close(ctx)
+	return nil
 }
 
 func (b *Backend) Name() backend.Name { return Name }
@@ -85,8 +82,22 @@ func (b *Backend) Info() backend.Info {
 			"limits: vcpu_count and mem_size_mib (whole vCPUs: --cpus is rounded up)",
 			"no jailer: the VMM runs without its chroot, cgroup and seccomp wrapper, so the figures are the VMM's own",
 		},
-		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
+		Capabilities: backend.Capabilities{BlockDevice: !b.noDevices(), Network: !b.noDevices(), Snapshot: true},
+		Unsupported:  b.unsupported(),
 	}
+}
+
+// noDevices says the guest kernel cannot find Firecracker's virtio-mmio
+// devices: Debian's kernel lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the
+// way Firecracker describes them. A user's --kernel is trusted to have it.
+func (b *Backend) noDevices() bool { return b.guest.Kernel.Source != "user" }
+
+func (b *Backend) unsupported() map[backend.Feature]string {
+	if !b.noDevices() {
+		return nil
+	}
+	why := fmt.Sprintf("no virtio devices with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", b.guest.Kernel.Source)
+	return map[backend.Feature]string{backend.FeatureNetwork: why, backend.FeatureScratch: why}
 }
 
 // Launch starts Firecracker, configures the machine through the API and
@@ -107,18 +118,20 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, snap *snapshot)
 		return nil, nil, err
 	}
 	sock := vmm.SocketPath(dir, spec.ID, "fc")
-	if (spec.Network || spec.Scratch != "" && !spec.WritableRoot) && b.guest.Kernel.Source != "user" {
-		return nil, nil, fmt.Errorf("%s: no virtio devices (scratch disk, network) with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", Name, b.guest.Kernel.Source)
+	if why := b.Info().Missing(spec); why != "" {
+		return nil, nil, fmt.Errorf("%s: %s", Name, why)
 	}
 	tl, disk, tap, err := vmm.Devices(ctx, spec, backend.IDPrefix+b.env.RunID, &b.linkIndex)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	cmd := exec.Command(b.path, "--api-sock", sock, "--id", vmID(spec.ID))
+	// Firecracker logs to stdout by default, which is the serial console.
+	logPath := sock + ".log"
+	cmd := exec.Command(b.path, "--api-sock", sock, "--id", vmID(spec.ID), "--log-path", logPath, "--level", "Warning")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	api := NewClient(sock)
 	l := vmm.Launch{
-		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Disk: disk,
+		Backend: Name, Cmd: cmd, Timeline: tl, Socket: sock, Log: logPath, Disk: disk,
 		Tap:       tap,
 		Configure: func(ctx context.Context) error { return b.configure(ctx, api, spec, disk, tap) },
 		// Ctrl+Alt+Del: the guest kernel resets through the keyboard

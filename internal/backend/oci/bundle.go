@@ -65,9 +65,6 @@ type sandboxExtras struct {
 	rootfs    string // a writable root (overlay) instead of the shared one
 }
 
-// rootDirInSandbox is where the fileio workload writes on a writable root.
-const rootDirInSandbox = "/var/tmp/isobench"
-
 func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras) *specs.Spec {
 	caps := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"}
 	s := &specs.Spec{
@@ -109,7 +106,7 @@ func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras
 	}
 	if extra.rootfs != "" {
 		s.Root = &specs.Root{Path: extra.rootfs}
-		s.Process.Env = append(s.Process.Env, workload.RootDirEnv+"="+rootDirInSandbox)
+		s.Process.Env = append(s.Process.Env, workload.RootDirEnv+"="+backend.RootDirInSandbox)
 	}
 	if extra.netnsPath != "" {
 		for i, ns := range s.Linux.Namespaces {

@@ -78,15 +78,12 @@ func (m machine) construct(ctx context.Context, env backend.Env) (backend.Backen
 // probe boots one small guest with accel.
 func (b *Backend) probe(ctx context.Context, accel backend.Accel) error {
 	b.accel, b.cmdline = accel, vmm.KernelCmdline(accel, "t")
-	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
-	defer cancel()
 	id := fmt.Sprintf("%s%s-probe-%s-%s", backend.IDPrefix, b.env.RunID, b.m.name, accel)
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
-	if err != nil {
+	if err := vmm.BootProbe(ctx, b.env, b, id); err != nil {
 		return backend.Unavailable(fmt.Sprintf("probe VM (%s) did not become ready within %s: %v", accel, b.env.ProbeTimeout, err),
 			"check the kernel with --kernel, or raise --probe-timeout for a slow emulated boot")
 	}
-	return sb.Close(ctx)
+	return nil
 }
 
 func (b *Backend) Name() backend.Name { return b.m.name }

@@ -74,13 +74,37 @@ func save(ctx context.Context, qmpPath, file string) error {
 	if err := c.execute("stop"); err != nil {
 		return err
 	}
-	if err := c.call("migrate", map[string]string{"uri": "exec:cat > " + shellQuote(file)}, nil); err != nil {
+	// QEMU reports the migration completed once it has written the last
+	// byte into the pipe, possibly before cat has written it to the file;
+	// quitting then would kill cat with QEMU's process group. The file
+	// appears under its name only once cat is done.
+	part := file + ".part"
+	cmd := "exec:cat > " + shellQuote(part) + " && mv " + shellQuote(part) + " " + shellQuote(file)
+	if err := c.call("migrate", map[string]string{"uri": cmd}, nil); err != nil {
 		return err
 	}
-	if err := waitMigration(ctx, c); err != nil {
+	err = waitMigration(ctx, c)
+	if err == nil {
+		err = waitForFile(ctx, file)
+	}
+	if err != nil {
+		os.Remove(part)
 		return err
 	}
 	return c.execute("quit")
+}
+
+func waitForFile(ctx context.Context, file string) error {
+	for {
+		if _, err := os.Stat(file); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("snapshot file %s not written: %w", file, context.Cause(ctx))
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // restore feeds the snapshot to a QEMU started with -incoming defer and

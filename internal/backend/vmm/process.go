@@ -8,13 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/reaper"
@@ -39,36 +42,87 @@ type Process struct {
 	done   chan struct{} // closed once the VMM is reaped
 }
 
+// Console is how the VMM's stdin and stdout carry the serial port.
+type Console int
+
+const (
+	// ConsolePipe gives the VMM a pipe for each direction (QEMU's
+	// `-serial stdio`, Firecracker's serial).
+	ConsolePipe Console = iota
+	// ConsoleTerminal gives it a pseudo-terminal in raw mode: Cloud
+	// Hypervisor's serial "Tty" mode reads guest input from stdin only
+	// when stdin is a terminal.
+	ConsoleTerminal
+)
+
+// drainGrace bounds the wait, after the VMM is gone, for the agent
+// connection to read what the VMM wrote last (a guest's boot error).
+const drainGrace = time.Second
+
 // Start starts cmd with its stdin and stdout as the guest's serial console.
 // The VMM gets its own process group, which is killed when it exits.
-func Start(cmd *exec.Cmd) (*Process, error) {
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("console pipe: %w", err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return nil, fmt.Errorf("console pipe: %w", err)
+func Start(cmd *exec.Cmd, console Console) (*Process, error) {
+	var (
+		childIn, childOut *os.File  // the VMM's ends
+		toGuest           *os.File  // our write end
+		fromGuest         io.Reader // our read end
+		closer            *os.File  // closed once the VMM is gone
+	)
+	switch console {
+	case ConsoleTerminal:
+		master, slave, err := pty.Open()
+		if err != nil {
+			return nil, fmt.Errorf("console terminal: %w", err)
+		}
+		// Raw: no echo of requests, no CR/LF translation, no line limit.
+		if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
+			master.Close()
+			slave.Close()
+			return nil, fmt.Errorf("console terminal raw mode: %w", err)
+		}
+		childIn, childOut, toGuest, fromGuest, closer = slave, slave, master, terminalReader{master}, master
+	default:
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("console pipe: %w", err)
+		}
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			inR.Close()
+			inW.Close()
+			return nil, fmt.Errorf("console pipe: %w", err)
+		}
+		childIn, childOut, toGuest, fromGuest, closer = inR, outW, inW, outR, outR
 	}
 	stderr := backend.NewTailBuffer(4096)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = childIn, childOut, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = StopGrace
-	err = reaper.Start(cmd)
+	err := reaper.Start(cmd)
 	// The child holds its own copies; ours would keep the console open
 	// after the VMM is gone.
-	inR.Close()
-	outW.Close()
+	childIn.Close()
+	childOut.Close()
 	if err != nil {
-		inW.Close()
-		outR.Close()
+		toGuest.Close()
+		closer.Close()
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	p := &Process{cmd: cmd, console: outR, done: make(chan struct{}), conn: backend.NewAgentConn(inW, outR, stderr)}
+	p := &Process{cmd: cmd, console: closer, done: make(chan struct{}), conn: backend.NewAgentConn(toGuest, fromGuest, stderr)}
 	go p.wait()
 	return p, nil
+}
+
+// terminalReader reads a pseudo-terminal's master, whose reads fail with
+// EIO, not EOF, once the other side is closed.
+type terminalReader struct{ f *os.File }
+
+func (r terminalReader) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	if errors.Is(err, syscall.EIO) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // wait waits for the VMM to exit without reaping it first: while it is a
@@ -88,6 +142,14 @@ func (p *Process) wait() {
 	p.exited = true
 	p.mu.Unlock()
 	_ = reaper.Wait(p.cmd)
+	// With every writer gone the reader meets EOF once it has read what
+	// is buffered; closing the console before that would lose it.
+	t := time.NewTimer(drainGrace)
+	select {
+	case <-p.conn.Done():
+	case <-t.C:
+	}
+	t.Stop()
 	p.console.Close()
 	close(p.done)
 }

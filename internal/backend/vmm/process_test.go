@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isobench/isobench/internal/agent"
 )
 
 // A VMM that never answers is stopped with SIGKILL, and whatever it
@@ -15,7 +17,7 @@ import (
 func TestStopKillsTheVMMAndItsGroup(t *testing.T) {
 	// The "VMM" starts a helper in its group and prints the helper's pid.
 	cmd := exec.Command("sh", "-c", `sleep 600 & echo $!; wait`)
-	p, err := Start(cmd)
+	p, err := Start(cmd, ConsolePipe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestStopKillsTheVMMAndItsGroup(t *testing.T) {
 
 // The VMM's own stop request comes before SIGKILL.
 func TestStopUsesTheVMMStopRequest(t *testing.T) {
-	p, err := Start(exec.Command("sleep", "600"))
+	p, err := Start(exec.Command("sleep", "600"), ConsolePipe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,4 +78,48 @@ func TestStopUsesTheVMMStopRequest(t *testing.T) {
 func isZombie(pid int) bool {
 	b, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
 	return err != nil || strings.HasPrefix(strings.TrimSpace(string(b)), "Z")
+}
+
+// Both consoles carry the agent protocol both ways, and what the VMM
+// writes last before it exits (a guest's boot error) is not lost.
+func TestConsoleCarriesFramesBothWays(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		console Console
+		check   string // fails the "VMM" unless its stdin is of this kind
+	}{
+		{"pipe", ConsolePipe, "! test -t 0"},
+		{"terminal", ConsoleTerminal, "test -t 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The "VMM" sends the ready frame, answers one request (a raw
+			// console echoes nothing back), reports an error and exits.
+			script := tc.check + ` || exit 3
+				echo '@isobench1 {"v":1,"type":"ready","ready":{"pid":1}}'
+				read line
+				case "$line" in *'"workload":"noop"'*) ;; *) exit 4;; esac
+				echo '@isobench1 {"v":1,"type":"result","result":{"workload":"noop"}}'
+				echo '@isobench1 {"v":1,"type":"error","error":"last words"}'`
+			p, err := Start(exec.Command("sh", "-c", script), tc.console)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if r, err := p.Conn().WaitReady(ctx); err != nil || r.PID != 1 {
+				t.Fatalf("WaitReady = %+v, %v", r, err)
+			}
+			if res, err := p.Conn().Run(ctx, agent.Request{Workload: "noop"}); err != nil || res.Workload != "noop" {
+				t.Fatalf("Run = %+v, %v", res, err)
+			}
+			<-p.Done()
+			if ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ws.ExitStatus() != 0 {
+				t.Fatalf("VMM exited %d (3: stdin is not a %s; 4: request garbled)", ws.ExitStatus(), tc.name)
+			}
+			// As a guest that fails to boot reports its error.
+			if _, err := p.Conn().WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "last words") {
+				t.Errorf("frame written just before exit: error = %v, want \"last words\"", err)
+			}
+		})
+	}
 }

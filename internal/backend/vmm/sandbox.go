@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 
 	"github.com/isobench/isobench/internal/agent"
@@ -17,10 +18,15 @@ import (
 type Launch struct {
 	Backend  backend.Name
 	Cmd      *exec.Cmd         // the VMM, its stdin and stdout become the serial console
+	Console  Console           // pipes unless the VMM needs a terminal
 	Timeline *backend.Timeline // started at the launch call
 	// Socket is the VMM's API or control socket; it is removed at Close.
 	Socket string
-	Disk   *Disk // removed at Close; may be nil
+	// Log, when set, is the file the VMM is told to log to (instead of its
+	// stdout, the console). It is created empty before the VMM starts, its
+	// tail is quoted in launch errors, and it is removed at Close.
+	Log  string
+	Disk *Disk // removed at Close; may be nil
 	// Tap is the VM's network link, made before the launch call (as a
 	// container's veth is) and removed after the VM's teardown; may be nil.
 	Tap *Tap
@@ -41,15 +47,23 @@ type Launch struct {
 // Start boots the VM and returns once its agent is ready. On error nothing
 // of the VM remains (the disk included).
 func (l Launch) Start(ctx context.Context) (backend.Sandbox, error) {
-	p, err := Start(l.Cmd)
+	var p *Process
+	err := l.createLog()
+	if err == nil {
+		p, err = Start(l.Cmd, l.Console)
+	}
 	if err != nil {
 		l.Disk.Remove()
+		l.removeLog()
 		_ = l.Tap.Remove(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("%s: %w", l.Backend, err)
 	}
 	l.Timeline.Mark(backend.PhaseSpawn)
 	s := &Sandbox{l: l, p: p}
 	fail := func(err error) (backend.Sandbox, error) {
+		if tail := l.logTail(); tail != "" {
+			err = fmt.Errorf("%w (VMM log: %s)", err, tail)
+		}
 		_ = s.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("%s: %w", l.Backend, err)
 	}
@@ -128,6 +142,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	if err := s.l.Disk.Remove(); err != nil {
 		errs = append(errs, err)
 	}
+	s.l.removeLog()
 	s.l.Timeline.Mark(backend.PhaseDelete)
 	// Like its setup, the link's removal is not the VM's teardown.
 	if err := s.l.Tap.Remove(context.WithoutCancel(ctx)); err != nil {
@@ -167,4 +182,37 @@ func Devices(ctx context.Context, spec backend.Spec, runPrefix string, linkIndex
 		tl.Mark(backend.PhaseDisk)
 	}
 	return tl, disk, tap, nil
+}
+
+func (l Launch) createLog() error {
+	if l.Log == "" {
+		return nil
+	}
+	f, err := os.OpenFile(l.Log, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("VMM log: %w", err)
+	}
+	return f.Close()
+}
+
+func (l Launch) removeLog() {
+	if l.Log != "" {
+		_ = os.Remove(l.Log)
+	}
+}
+
+// logTail is the end of the VMM's log, on one line.
+func (l Launch) logTail() string {
+	if l.Log == "" {
+		return ""
+	}
+	b, err := os.ReadFile(l.Log)
+	if err != nil {
+		return ""
+	}
+	const keep = 1024
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
 }

@@ -1,0 +1,247 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/isobench/isobench/internal/agent"
+	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/workload"
+)
+
+// capsKept are the capabilities the agent keeps, as in the OCI backends.
+var capsKept = []string{"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"}
+
+// Launch creates the container, attaches to its stdio, starts it and waits
+// for the agent's ready frame: the calls `docker run` makes. A network
+// workload's bridge network is made first, outside the timeline, as a
+// container's veth is for the OCI backends.
+func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	if err := backend.ValidID(spec.ID); err != nil {
+		return nil, err
+	}
+	s := &sandbox{b: b, id: spec.ID, noLink: "the sandbox was launched without a network"}
+	if spec.Network && b.noLink != "" {
+		s.noLink = b.noLink
+	} else if spec.Network {
+		lnk, err := b.newLink(ctx, spec.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: network for %s: %w", b.f.name, spec.ID, err)
+		}
+		s.link, s.noLink = lnk, ""
+	}
+	s.tl = backend.NewTimeline()
+	if err := s.launch(ctx, spec); err != nil {
+		s.cleanup(ctx)
+		return nil, fmt.Errorf("%s: %w", b.f.name, err)
+	}
+	return s, nil
+}
+
+func (s *sandbox) launch(ctx context.Context, spec backend.Spec) error {
+	b := s.b
+	cid, err := b.api.ContainerCreate(ctx, spec.ID, b.containerConfig(spec, s.link))
+	if err != nil {
+		// A create the client gave up on may still complete in the daemon.
+		s.createUnsure = ctx.Err() != nil
+		return fmt.Errorf("create: %w", err)
+	}
+	s.cid = cid
+	s.tl.Mark(backend.PhaseCreate)
+	// Attach before start, as `docker run` does, so no output is missed.
+	att, err := b.api.Attach(ctx, s.cid)
+	if err != nil {
+		return err
+	}
+	s.attach = att
+	stdout, stdoutW := io.Pipe()
+	stderr := backend.NewTailBuffer(4096)
+	go func() { stdoutW.CloseWithError(att.Demux(stdoutW, stderr)) }()
+	s.conn = backend.NewAgentConn(att, stdout, stderr)
+	if err := b.api.ContainerStart(ctx, s.cid); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	s.tl.Mark(backend.PhaseStart)
+	ready, err := s.conn.WaitReady(ctx)
+	if err != nil {
+		return err
+	}
+	s.tl.Mark(backend.PhaseReady)
+	s.tl.SetReady(ready)
+	return nil
+}
+
+// containerConfig is the container: the agent image's agent, stdin kept
+// open for requests, the run's limits through the same cgroup settings the
+// OCI backends write, and no network unless the sandbox has its own.
+func (b *Backend) containerConfig(spec backend.Spec, lnk *link) *ContainerConfig {
+	env := []string{"PATH=/usr/bin:/bin"}
+	host := HostConfig{
+		NetworkMode:    "none",
+		Runtime:        b.f.runtime,
+		ReadonlyRootfs: !spec.WritableRoot,
+		CapDrop:        []string{"ALL"},
+		CapAdd:         capsKept,
+		SecurityOpt:    []string{"no-new-privileges"},
+		// Docker's tmpfs default is noexec; the spawn workload runs from /tmp.
+		Tmpfs: map[string]string{"/tmp": "rw,exec,nosuid,nodev,mode=1777"},
+	}
+	r := backend.OCIResources(spec.Limits)
+	host.CPUPeriod, host.CPUQuota, host.Memory = int64(*r.CPU.Period), *r.CPU.Quota, *r.Memory.Limit
+	if r.Memory.Swap != nil {
+		host.MemorySwap = *r.Memory.Swap
+	}
+	switch {
+	case spec.WritableRoot:
+		env = append(env, workload.RootDirEnv+"="+backend.RootDirInSandbox)
+	case spec.Scratch != "":
+		host.Binds = []string{spec.Scratch + ":" + backend.ScratchInSandbox + ":rw"}
+		env = append(env, workload.ScratchEnv+"="+backend.ScratchInSandbox)
+	}
+	cfg := &ContainerConfig{
+		Image: b.image, Cmd: []string{agentInImage, "agent"}, Env: env, WorkingDir: "/",
+		OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true,
+		Labels: b.labels(), HostConfig: host,
+	}
+	if lnk != nil {
+		cfg.HostConfig.NetworkMode = lnk.name
+		cfg.NetworkingConfig = &NetworkingConfig{EndpointsConfig: map[string]EndpointSettings{
+			lnk.name: {IPAMConfig: &EndpointIPAMConfig{IPv4Address: lnk.addrs.SandboxIP.String()}},
+		}}
+	}
+	return cfg
+}
+
+type sandbox struct {
+	b      *Backend
+	id     string
+	cid    string // the daemon's container id, once created
+	attach *Attached
+	conn   *backend.AgentConn
+	tl     *backend.Timeline
+	closed bool
+	// createUnsure: the create call was cancelled, the container may exist.
+	createUnsure bool
+	link         *link  // the sandbox's own network, if any
+	noLink       string // otherwise, why not
+}
+
+var (
+	_ backend.Sandbox    = (*sandbox)(nil)
+	_ backend.HostLinker = (*sandbox)(nil)
+)
+
+func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, error) {
+	return s.conn.Run(ctx, req)
+}
+
+// Stats names the container's init process, as the daemon reports it.
+func (s *sandbox) Stats(ctx context.Context) (backend.Stats, error) {
+	pid, err := s.b.api.ContainerPID(ctx, s.cid)
+	if err != nil {
+		return backend.Stats{}, fmt.Errorf("%s inspect %s: %w", s.b.f.name, s.id, err)
+	}
+	if pid == 0 {
+		return backend.Stats{}, fmt.Errorf("%s: container %s is not running", s.b.f.name, s.id)
+	}
+	return backend.Stats{HostPIDs: []int{pid}}, nil
+}
+
+func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
+
+func (s *sandbox) HostAddr() (string, string) {
+	if s.link != nil {
+		return s.link.addrs.HostIP.String(), ""
+	}
+	return "", s.noLink
+}
+
+// Close asks the agent to exit (kills the container if it does not), then
+// removes the container and its network.
+func (s *sandbox) Close(ctx context.Context) error {
+	if s.closed {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	exitCtx, cancel := context.WithTimeout(ctx, exitGrace)
+	err := s.conn.Exit(exitCtx)
+	cancel()
+	if err != nil {
+		s.kill(ctx)
+	}
+	s.tl.Mark(backend.PhaseExit)
+	err = s.remove(ctx)
+	s.tl.Mark(backend.PhaseDelete)
+	return errors.Join(err, s.removeLink(ctx))
+}
+
+// cleanup removes what a failed launch made.
+func (s *sandbox) cleanup(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if s.conn != nil {
+		s.conn.CloseInput()
+	}
+	_ = s.remove(ctx)
+	_ = s.removeLink(ctx)
+}
+
+func (s *sandbox) kill(ctx context.Context) {
+	kctx, cancel := context.WithTimeout(ctx, exitGrace)
+	defer cancel()
+	_ = s.b.api.ContainerKill(kctx, s.cid, "KILL")
+	_ = s.conn.WaitClosed(kctx)
+}
+
+func (s *sandbox) remove(ctx context.Context) error {
+	s.closed = true
+	err := s.removeContainer(ctx)
+	if s.attach != nil {
+		s.attach.Shutdown()
+	}
+	return err
+}
+
+// removeContainer force-removes the container. One whose create was
+// cancelled has no id yet, and the daemon may still be creating it: it is
+// removed by name, and a "no such container" is believed only after the
+// daemon had time to finish that create.
+func (s *sandbox) removeContainer(ctx context.Context) error {
+	ref := s.cid
+	if ref == "" {
+		if !s.createUnsure {
+			return nil
+		}
+		ref = s.id
+	}
+	deadline := time.Now().Add(createSettle)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, removeLimit)
+		err := s.b.api.ContainerRemove(rctx, ref)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case !IsNotFound(err):
+			return fmt.Errorf("%s remove %s: %w", s.b.f.name, s.id, err)
+		case s.cid != "" || time.Now().After(deadline):
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *sandbox) removeLink(ctx context.Context) error {
+	if s.link == nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, removeLimit)
+	defer cancel()
+	if err := s.b.removeLink(lctx, s.link); err != nil {
+		return fmt.Errorf("%s remove network: %w", s.b.f.name, err)
+	}
+	s.link = nil
+	return nil
+}
