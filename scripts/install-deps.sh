@@ -12,7 +12,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-runtimes=(runc crun runsc qemu-system-x86)
+runtimes=(runc crun runsc qemu-system-x86 docker.io)
 missing=()
 for p in "${runtimes[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -11,6 +11,13 @@ else
 	echo "test: not root: dependencies not installed, integration tests will skip" >&2
 fi
 export PATH="/usr/local/go/bin:$PATH" GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+# The docker backends' tests need a daemon: a running one is used, else a
+# private one (data-root in a temp dir) runs for the tests only.
+if [[ $(id -u) -eq 0 ]]; then
+	source scripts/dockerd.sh
+	isobench_start_dockerd
+	trap isobench_stop_dockerd EXIT
+fi
 
 echo "== go vet"
 go vet ./...
@@ -23,7 +30,11 @@ fi
 # On the Debian machines CI runs on, these backends must work: a test of a
 # backend that is unavailable there fails instead of skipping.
 if [[ ${CI:-} == true && -z ${ISOBENCH_REQUIRE_BACKENDS:-} ]] && grep -q '^ID=debian' /etc/os-release; then
-	export ISOBENCH_REQUIRE_BACKENDS=process,runc,crun,runsc-ptrace,qemu,qemu-microvm
+	export ISOBENCH_REQUIRE_BACKENDS=process,runc,crun,runsc-ptrace,qemu,qemu-microvm,docker
+	# runsc is registered with the private daemon; a system one may lack it.
+	if [[ -n ${isobench_dockerd_dir:-} ]]; then
+		ISOBENCH_REQUIRE_BACKENDS+=,docker-runsc
+	fi
 fi
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...

@@ -56,18 +56,15 @@ func NewClient() (*Client, error) {
 	if os.Getenv("DOCKER_TLS_VERIFY") != "" {
 		return nil, errors.New("DOCKER_TLS_VERIFY is set: isobench talks to the daemon without TLS; use its unix socket (DOCKER_HOST=unix:///var/run/docker.sock)")
 	}
-	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("DOCKER_HOST %q: %w", host, err)
-	}
 	c := &Client{host: host}
-	switch u.Scheme {
-	case "unix":
-		c.network, c.addr = "unix", u.Path
+	scheme, addr, _ := strings.Cut(host, "://")
+	switch scheme {
+	case "unix": // a path, taken as it is (it may hold '#' or '?')
+		c.network, c.addr = "unix", addr
 	case "tcp", "http":
-		c.network, c.addr = "tcp", u.Host
+		c.network, c.addr = "tcp", strings.TrimSuffix(addr, "/")
 	default:
-		return nil, fmt.Errorf("DOCKER_HOST %q: scheme %q is not supported; use unix:// or tcp://", host, u.Scheme)
+		return nil, fmt.Errorf("DOCKER_HOST %q: scheme %q is not supported; use unix:// or tcp://", host, scheme)
 	}
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
