@@ -73,7 +73,7 @@ func TestRunFlags(t *testing.T) {
 		{name: "bad memory", args: []string{"run", "--memory", "lots", "--out", out("g")}, wantCode: exitUsage, wantErr: "--memory"},
 		{name: "negative memory", args: []string{"run", "--memory", "-5MiB", "--out", out("g2")}, wantCode: exitUsage, wantErr: "--memory"},
 		{name: "negative warmup", args: []string{"run", "--warmup", "-1", "--out", out("h")}, wantCode: exitUsage, wantErr: "--warmup"},
-		{name: "unknown backend", args: []string{"run", "--backends", "lxc", "--out", out("i")}, wantCode: exitUsage, wantErr: "valid: process, crun, runc"},
+		{name: "unknown backend", args: []string{"run", "--backends", "lxc", "--out", out("i")}, wantCode: exitUsage, wantErr: "valid: process, crun, docker, runc"},
 		{name: "unknown workload", args: []string{"run", "--workloads", "nope", "--out", out("j")}, wantCode: exitUsage, wantErr: "valid: coldstart, cpu"},
 		{name: "existing results", args: []string{"run", "--out", out("used")}, wantCode: exitUsage, wantErr: "already holds results.json"},
 		{name: "unknown flag", args: []string{"run", "--repz", "3"}, wantCode: exitUsage, wantErr: "unknown flag"},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -307,5 +308,65 @@ func TestInterruptDuringVMBoot(t *testing.T) {
 		// Its QEMU processes name the run's work dir (QMP socket path):
 		// Leaks finds them, and no other test's VMs.
 		checkClean(t, runID)
+	}
+}
+
+// The scale sweep and the density curve run on every container backend
+// here, record per-instance results and memory, and leave nothing behind:
+// density ends at its memory budget (Docker's sandboxes cost ~10 MiB each)
+// or its count limit, and every sandbox is removed.
+func TestScaleAndDensity(t *testing.T) {
+	bin := buildBinary(t)
+	backends := availableBackends(t, bin, "process", "runc", "runsc-ptrace", "docker")
+	if len(backends) == 0 {
+		t.Skip("no backend available")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(bin, "run", "--probe-timeout", "30s", "--backends", strings.Join(backends, ","),
+		"--workloads", "scale,density", "--concurrency", "1,4", "--reps", "2", "--warmup", "0",
+		"--density-batch", "4", "--density-max", "8", "--memory-budget", "24MiB", "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	run, err := result.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(backends) * (2*2 + 1); run.Status != result.StatusComplete || len(run.Samples) != want {
+		t.Fatalf("status %s, %d samples; want complete, %d (2 levels × 2 reps + 1 density per backend)", run.Status, len(run.Samples), want)
+	}
+	for _, s := range run.Samples {
+		switch {
+		case s.Workload == "scale-x4":
+			if len(s.Instances) != 4 || s.Error != "" {
+				t.Errorf("%s scale-x4: %d instances, error %q", s.Backend, len(s.Instances), s.Error)
+			}
+			if v, ok := s.Value("scale.pss_per_instance"); !ok || v <= 0 {
+				t.Errorf("%s scale-x4: PSS per instance %v", s.Backend, v)
+			}
+			if v, ok := s.Value("scale.harness_cpu"); !ok || v <= 0 {
+				t.Errorf("%s scale-x4: harness CPU %v", s.Backend, v)
+			}
+		case s.Workload == "density":
+			if len(s.Curve) == 0 || s.Stop == "" || s.Error != "" {
+				t.Errorf("%s density: curve %+v, stop %q, error %q", s.Backend, s.Curve, s.Stop, s.Error)
+			}
+			if s.Backend == "docker" && !strings.Contains(s.Stop, "memory budget") {
+				t.Errorf("docker density stopped for %q, want its 24 MiB memory budget", s.Stop)
+			}
+		}
+	}
+	for _, want := range []string{"scale-x4", "scale.launch_rate", "density.instances"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	checkClean(t, run.ID)
+	if slices.Contains(backends, "docker") {
+		if ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.isobench.run="+run.ID).Output(); err == nil && len(bytes.TrimSpace(ps)) > 0 {
+			t.Errorf("docker containers left: %s", ps)
+		}
 	}
 }

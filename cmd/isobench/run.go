@@ -21,6 +21,7 @@ import (
 type runOptions struct {
 	suite        suite.Suite
 	memory       string
+	memoryBudget string
 	out          string
 	scratch      string
 	kernel       string
@@ -62,13 +63,17 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends; default: Debian's cloud kernel, fetched with apt-get download and cached")
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
 	f.StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
+	f.IntSliceVar(&o.suite.Concurrency, "concurrency", d.Concurrency, "levels of the scale workload: sandboxes launched at once per sample")
+	f.IntVar(&o.suite.DensityBatch, "density-batch", d.DensityBatch, "density workload: sandboxes launched per batch")
+	f.IntVar(&o.suite.DensityMax, "density-max", d.DensityMax, "density workload: most sandboxes kept at once")
+	f.StringVar(&o.memoryBudget, "memory-budget", "", "density workload: host memory the idle sandboxes may take (default: half of MemAvailable at its start)")
 	return cmd
 }
 
 // complete applies --quick and validates everything before anything runs.
 func (o *runOptions) complete(cmd *cobra.Command) error {
 	o.suite.Backends = splitList(o.suite.Backends)
-	o.suite.Workloads = suite.ExpandWorkloads(splitList(o.suite.Workloads))
+	o.suite.Workloads = suite.ExpandScale(suite.ExpandWorkloads(splitList(o.suite.Workloads)), o.suite.Concurrency)
 	if o.suite.Quick {
 		if !cmd.Flags().Changed("reps") {
 			o.suite.Reps = suite.QuickReps
@@ -82,6 +87,13 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 		return usagef("--memory: %v", err)
 	}
 	o.suite.Limits.MemoryBytes = mem
+	if o.memoryBudget != "" {
+		budget, err := suite.ParseBytes(o.memoryBudget)
+		if err != nil {
+			return usagef("--memory-budget: %v", err)
+		}
+		o.suite.MemoryBudget = budget
+	}
 	if o.probeTimeout <= 0 {
 		return usagef("--probe-timeout: %s is not positive", o.probeTimeout)
 	}

@@ -19,6 +19,26 @@ const PhasePrefix = "phase."
 // Phase returns the metric name of a timeline phase.
 func Phase(phase string) Name { return Name(PhasePrefix + phase) }
 
+// Scalability metrics: one sample launches N sandboxes at once (scale) or
+// keeps launching until a budget (density); measured by the host.
+const (
+	ScaleInstanceP50       Name = "scale.instance_p50" // per-instance cold start, median of the N
+	ScaleInstanceP95       Name = "scale.instance_p95" //
+	ScaleInstanceP99       Name = "scale.instance_p99" //
+	ScaleAllReady          Name = "scale.all_ready"    // first launch call → last ready frame
+	ScaleLaunchRate        Name = "scale.launch_rate"  // N / all_ready
+	ScaleFailed            Name = "scale.failed"       // instances that did not become ready
+	ScalePSSPerInstance    Name = "scale.pss_per_instance"
+	ScaleMemAvailPerInst   Name = "scale.memavail_per_instance"
+	ScaleVMMOverhead       Name = "scale.vmm_overhead_per_instance"
+	ScaleHarnessCPU        Name = "scale.harness_cpu" // isobench's own CPU use during the launch, in cores
+	ScaleHarnessRSS        Name = "scale.harness_rss" // isobench's peak RSS during the launch
+	DensityInstances       Name = "density.instances" // idle sandboxes running when the run stopped
+	DensityPSSPerInstance  Name = "density.pss_per_instance"
+	DensityMemPerInstance  Name = "density.memavail_per_instance"
+	DensityLastBatchLaunch Name = "density.last_batch_p50" // median launch time in the last full batch
+)
+
 // Workload metrics, measured by the agent inside the sandbox.
 const (
 	CPUEventsPerSec     Name = "cpu.events_per_sec"     // one thread
@@ -54,6 +74,22 @@ var known = map[Name]Info{
 	AgentStartToReady: {AgentStartToReady, Seconds, LowerIsBetter, "agent's own clock: first Go code until ready frame written"},
 	LaunchToAgentMain: {LaunchToAgentMain, Seconds, LowerIsBetter, "host launch call until the agent's first Go code (host and sandbox share a clock)"},
 	GuestKernelBoot:   {GuestKernelBoot, Seconds, LowerIsBetter, "VMs: guest kernel start until the agent (init) starts, on the guest's clock"},
+
+	ScaleInstanceP50:       {ScaleInstanceP50, Seconds, LowerIsBetter, "median cold start of the N sandboxes launched at once"},
+	ScaleInstanceP95:       {ScaleInstanceP95, Seconds, LowerIsBetter, "95th percentile cold start of the N sandboxes launched at once"},
+	ScaleInstanceP99:       {ScaleInstanceP99, Seconds, LowerIsBetter, "99th percentile cold start of the N sandboxes launched at once"},
+	ScaleAllReady:          {ScaleAllReady, Seconds, LowerIsBetter, "first launch call until the last of the N sandboxes is ready"},
+	ScaleLaunchRate:        {ScaleLaunchRate, OpsPerSec, HigherIsBetter, "sandboxes launched to ready per second (N / all_ready)"},
+	ScaleFailed:            {ScaleFailed, Count, LowerIsBetter, "sandboxes of the N that did not become ready (errors are in the sample)"},
+	ScalePSSPerInstance:    {ScalePSSPerInstance, Bytes, LowerIsBetter, "summed PSS of every host process of the sandboxes (agent, runtime, shim, gofer, sentry, VMM) / N, all idle"},
+	ScaleMemAvailPerInst:   {ScaleMemAvailPerInst, Bytes, LowerIsBetter, "drop in the host's MemAvailable / N with the N sandboxes idle (includes kernel memory: page tables, cgroups, namespaces)"},
+	ScaleVMMOverhead:       {ScaleVMMOverhead, Bytes, LowerIsBetter, "VMs: VMM PSS beyond the guest-RAM mapping, / N"},
+	ScaleHarnessCPU:        {ScaleHarnessCPU, Dimensionless, LowerIsBetter, "isobench's own CPU time during the launch / wall time, in cores (runtime CLIs it runs not included)"},
+	ScaleHarnessRSS:        {ScaleHarnessRSS, Bytes, LowerIsBetter, "isobench's peak resident memory during the launch"},
+	DensityInstances:       {DensityInstances, Count, HigherIsBetter, "idle sandboxes running when density stopped (budget, limit or failure)"},
+	DensityPSSPerInstance:  {DensityPSSPerInstance, Bytes, LowerIsBetter, "summed PSS of the sandboxes' host processes / instances, at the end"},
+	DensityMemPerInstance:  {DensityMemPerInstance, Bytes, LowerIsBetter, "drop in MemAvailable / instances, at the end"},
+	DensityLastBatchLaunch: {DensityLastBatchLaunch, Seconds, LowerIsBetter, "median cold start in the last batch launched"},
 
 	CPUEventsPerSec:     {CPUEventsPerSec, OpsPerSec, HigherIsBetter, "sysbench-cpu prime events per second, one thread"},
 	CPUEventsPerSecAll:  {CPUEventsPerSecAll, OpsPerSec, HigherIsBetter, "sysbench-cpu prime events per second, one thread per allowed CPU"},

@@ -51,8 +51,24 @@ func describe(s result.Sample) string {
 	if s.Error != "" {
 		return fmt.Sprintf("%s %s %s %d: FAILED: %s", s.Backend, s.Workload, kind, s.Rep+1, s.Error)
 	}
+	dur := func(v float64) time.Duration {
+		return time.Duration(v * float64(time.Second)).Round(10 * time.Microsecond)
+	}
+	head := fmt.Sprintf("%s %s %s %d", s.Backend, s.Workload, kind, s.Rep+1)
+	if len(s.Skipped) > 0 && len(s.Metrics) == 0 {
+		return head + ": n/a"
+	}
+	if s.Stop != "" {
+		n, _ := s.Value(metric.DensityInstances)
+		return fmt.Sprintf("%s: %.0f sandboxes; stopped: %s", head, n, s.Stop)
+	}
+	if all, ok := s.Value(metric.ScaleAllReady); ok {
+		p50, _ := s.Value(metric.ScaleInstanceP50)
+		failed, _ := s.Value(metric.ScaleFailed)
+		return fmt.Sprintf("%s: %d at once, all ready in %s (per instance p50 %s), %.0f failed", head, len(s.Instances), dur(all), dur(p50), failed)
+	}
 	v, _ := s.Value(metric.ColdStart)
-	return fmt.Sprintf("%s %s %s %d: cold start %s", s.Backend, s.Workload, kind, s.Rep+1, time.Duration(v*float64(time.Second)).Round(10*time.Microsecond))
+	return fmt.Sprintf("%s: cold start %s", head, dur(v))
 }
 
 type lines struct {

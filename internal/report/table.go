@@ -290,8 +290,12 @@ func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
 			case ok:
 				cell := sc.format(s.Median) + " " + pctRange(s)
 				if base != nil && r.Backend != base.Backend {
-					if b, ok := base.Metrics[n]; ok && b.Median != 0 {
-						cell += fmt.Sprintf(" (×%.2f)", s.Median/b.Median)
+					// A ratio to a baseline that is zero or noise around it
+					// (MemAvailable drops of a native process) means nothing.
+					if b, ok := base.Metrics[n]; ok && b.Median > 0 && s.Median > 0 {
+						if ratio := s.Median / b.Median; ratio >= 1e-3 && ratio <= 1e3 {
+							cell += fmt.Sprintf(" (×%.2f)", ratio)
+						}
 					}
 				}
 				fmt.Fprintf(tw, "\t%s", cell)

@@ -65,6 +65,12 @@ type Config struct {
 	// a filesystem of type ScratchFS.
 	ScratchDir string `json:"scratch_dir"`
 	ScratchFS  string `json:"scratch_fs"`
+	// The scale workload's levels and the density workload's bounds
+	// (MemoryBudget 0: half of MemAvailable when density started).
+	Concurrency  []int `json:"concurrency,omitempty"`
+	DensityBatch int   `json:"density_batch,omitempty"`
+	DensityMax   int   `json:"density_max,omitempty"`
+	MemoryBudget int64 `json:"memory_budget_bytes,omitempty"`
 }
 
 // BackendRecord is a backend considered by the run, used or not.
@@ -89,6 +95,32 @@ type Sample struct {
 	Skipped map[metric.Name]string `json:"skipped,omitempty"`
 	Agent   *agent.Ready           `json:"agent,omitempty"`
 	Error   string                 `json:"error,omitempty"`
+	// Instances are the sandboxes of a scale sample, in launch order.
+	Instances []Instance `json:"instances,omitempty"`
+	// Curve is a density sample's state after each batch; Stop says why
+	// it ended (memory budget, count limit, or the failure).
+	Curve []DensityPoint `json:"curve,omitempty"`
+	Stop  string         `json:"stop,omitempty"`
+}
+
+// Instance is one sandbox of a scale sample: its cold start, or why it
+// did not become ready.
+type Instance struct {
+	ColdStart float64 `json:"cold_start_s,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// DensityPoint is the state of a density sample after one batch.
+type DensityPoint struct {
+	Instances int `json:"instances"`
+	// MemUsed is the drop in the host's MemAvailable since the start;
+	// PSS the summed PSS of every sandbox's host processes.
+	MemUsed int64 `json:"mem_used_bytes"`
+	PSS     int64 `json:"pss_bytes"`
+	// The batch's launch times: median and slowest.
+	LaunchP50 float64 `json:"launch_p50_s"`
+	LaunchMax float64 `json:"launch_max_s"`
+	Failed    int     `json:"failed,omitempty"`
 }
 
 // Value returns the named metric of s.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,6 +93,13 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			Limits: s.Limits, TimeoutSec: s.Timeout.Seconds(), Interleaved: true, LaunchMode: string(s.LaunchMode), Accel: string(o.Accel),
 		},
 		Host: hostinfo.Collect(), StartedAt: time.Now().UTC(), Status: result.StatusRunning,
+	}
+	for _, n := range s.Workloads {
+		if w, err := s.Workload(n); err == nil && w.Concurrency > 0 {
+			run.Config.Concurrency = append(run.Config.Concurrency, w.Concurrency)
+		} else if err == nil && w.Density {
+			run.Config.DensityBatch, run.Config.DensityMax, run.Config.MemoryBudget = s.DensityBatch, s.DensityMax, s.MemoryBudget
+		}
 	}
 	out := filepath.Join(o.OutDir, ResultsFile)
 	scratchDir := filepath.Join(o.ScratchRoot, runID)
@@ -221,7 +229,10 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		wnames = append(wnames, w.Name)
 		workloads[w.Name] = w
 	}
-	cells := Plan(names, wnames, s.Reps, s.Warmup)
+	// One density curve per backend: it is long and stateful.
+	cells := slices.DeleteFunc(Plan(names, wnames, s.Reps, s.Warmup), func(c Cell) bool {
+		return workloads[c.Workload].Density && (c.Warmup || c.Rep > 0)
+	})
 	if progress != nil {
 		progress.Plan(run.ID, run.Backends, len(cells))
 		defer progress.Finish()
@@ -232,12 +243,15 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 			run.Warnings = append(run.Warnings, err.Error())
 		}
 	}()
-	failed := 0
+	failed, measured := 0, 0
 	for i, c := range cells {
 		if ctx.Err() != nil {
 			return ErrInterrupted
 		}
 		w := workloads[c.Workload]
+		if !c.Warmup {
+			measured++
+		}
 		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits, Network: w.Network, WritableRoot: w.WritableRoot}
 		if w.Scratch {
 			spec.Scratch = filepath.Join(scratchDir, spec.ID)
@@ -249,6 +263,11 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		interrupted := false
 		if why := byName[c.Backend].Info().Missing(spec); why != "" {
 			sample = skippedSample(byName[c.Backend], w, why)
+		} else if w.Concurrency > 0 {
+			sample, interrupted = measureScale(ctx, byName[c.Backend], w, spec.ID, s.Limits, s.Timeout)
+		} else if w.Density {
+			sample, interrupted = measureDensity(ctx, byName[c.Backend], w, spec.ID, s.Limits,
+				densityPlan{batch: s.DensityBatch, max: s.DensityMax, budget: s.MemoryBudget, timeout: s.Timeout})
 		} else if w.Restore {
 			launch, skip, err := snaps.launcher(ctx, byName[c.Backend])
 			switch {
@@ -289,7 +308,7 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d measured samples failed (errors are in %s)", failed, s.Reps*len(names)*len(wnames), out)
+		return fmt.Errorf("%d of %d measured samples failed (errors are in %s)", failed, measured, out)
 	}
 	return nil
 }

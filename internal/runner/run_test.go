@@ -3,10 +3,16 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/result"
@@ -47,5 +53,114 @@ func TestUnsupportedFeatureIsNotAFailure(t *testing.T) {
 		if smp.Error != "" || smp.Skipped[metric.ColdStart] != "no network device; pass --kernel" {
 			t.Errorf("sample %+v: want n/a with the backend's reason, no error", smp)
 		}
+	}
+}
+
+// countingBackend launches trivial sandboxes, counts the live ones, and
+// fails launch number failAt (1-based; 0: never).
+type countingBackend struct {
+	launched, live atomic.Int64
+	failAt         int64
+}
+
+func (b *countingBackend) Name() backend.Name { return "counting" }
+func (b *countingBackend) Info() backend.Info {
+	return backend.Info{Name: "counting", Kind: backend.KindContainer, Accel: backend.AccelNative}
+}
+
+func (b *countingBackend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	if n := b.launched.Add(1); n == b.failAt {
+		return nil, fmt.Errorf("launch %d: out of pids", n)
+	}
+	b.live.Add(1)
+	tl := backend.NewTimeline()
+	tl.Mark(backend.PhaseReady)
+	return &countingSandbox{b: b, tl: tl}, nil
+}
+
+type countingSandbox struct {
+	b  *countingBackend
+	tl *backend.Timeline
+}
+
+func (s *countingSandbox) Run(context.Context, agent.Request) (*agent.Result, error) {
+	return &agent.Result{}, nil
+}
+func (s *countingSandbox) Stats(context.Context) (backend.Stats, error) {
+	return backend.Stats{HostPIDs: []int{os.Getpid()}}, nil
+}
+func (s *countingSandbox) Timeline() *backend.Timeline { return s.tl }
+func (s *countingSandbox) Close(context.Context) error {
+	s.b.live.Add(-1)
+	return nil
+}
+
+// Density stops before the batch that would pass the budget, or at the
+// first failure, and leaves no sandbox running either way.
+func TestDensityStopsAtBudgetOrFailureAndTearsDown(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name          string
+		failAt        int64
+		wantInstances int
+		wantStop      string
+	}{
+		// 10 MiB per sandbox, batches of 2, budget 35 MiB: after 2 the next
+		// batch would reach 40 MiB.
+		{"budget", 0, 2, "memory budget of 35 MiB reached"},
+		{"failure", 2, 1, "launch failed at 2 sandboxes: launch 2: out of pids"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &countingBackend{failAt: tc.failAt}
+			const total = 1 << 40
+			p := densityPlan{batch: 2, max: 100, budget: 35 * mib, timeout: time.Minute,
+				memAvailable: func() (int64, error) { return total - b.live.Load()*10*mib, nil }}
+			w, _ := suite.Defaults().Workload(string(suite.Density))
+			s, interrupted := measureDensity(t.Context(), b, w, "isobench-t-0", backend.Limits{CPUs: 1, MemoryBytes: 64 * mib}, p)
+			if interrupted || s.Error != "" {
+				t.Fatalf("interrupted %v, error %q", interrupted, s.Error)
+			}
+			if n, _ := s.Value(metric.DensityInstances); int(n) != tc.wantInstances || !strings.Contains(s.Stop, tc.wantStop) {
+				t.Errorf("%v instances, stop %q; want %d and %q", n, s.Stop, tc.wantInstances, tc.wantStop)
+			}
+			if per, _ := s.Value(metric.DensityMemPerInstance); per != 10*mib {
+				t.Errorf("memory per instance %v, want 10 MiB", per)
+			}
+			if live := b.live.Load(); live != 0 {
+				t.Errorf("%d sandboxes left running", live)
+			}
+		})
+	}
+}
+
+// A scale sample records each instance; a failed one is an instance
+// error, not a failed sample, and every ready one is torn down.
+func TestScaleRecordsInstanceFailures(t *testing.T) {
+	b := &countingBackend{failAt: 3}
+	w, err := suite.Defaults().Workload("scale-x4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, interrupted := measureScale(t.Context(), b, w, "isobench-t-1", backend.Limits{CPUs: 1, MemoryBytes: 64 << 20}, time.Minute)
+	if interrupted || s.Error != "" {
+		t.Fatalf("interrupted %v, error %q", interrupted, s.Error)
+	}
+	failed := 0
+	for _, in := range s.Instances {
+		if in.Error != "" {
+			failed++
+		}
+	}
+	if len(s.Instances) != 4 || failed != 1 {
+		t.Errorf("instances %+v: want 4, one failed", s.Instances)
+	}
+	if v, _ := s.Value(metric.ScaleFailed); v != 1 {
+		t.Errorf("scale.failed = %v, want 1", v)
+	}
+	if v, ok := s.Value(metric.ScalePSSPerInstance); !ok || v <= 0 {
+		t.Errorf("scale.pss_per_instance = %v, %v; want the test process's PSS", v, ok)
+	}
+	if b.live.Load() != 0 {
+		t.Errorf("%d sandboxes left running", b.live.Load())
 	}
 }

@@ -70,6 +70,17 @@ func Summarize(values []float64, cfg Config) Summary {
 	return s
 }
 
+// Quantile is the p-quantile (0 ≤ p ≤ 1) of values, interpolated as
+// Summarize's are; NaN for no values. values is not modified.
+func Quantile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return math.NaN()
+	}
+	xs := slices.Clone(values)
+	slices.Sort(xs)
+	return quantile(xs, p)
+}
+
 // quantile interpolates between order statistics (Hyndman & Fan type 7,
 // the default of R and NumPy). gonum's LinInterp is not symmetric for small
 // samples (p5 of 1..10 is 1 but p95 is 9.5), which would bias a spread.

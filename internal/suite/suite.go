@@ -45,7 +45,30 @@ type Workload struct {
 	Restore bool
 	// Metrics are what the workload reports (cold-start metrics aside).
 	Metrics []metric.Name
+	// Concurrency > 0 launches that many sandboxes at once in every sample
+	// (the scale workload, one name per level: scale-x8), waits for all,
+	// measures their memory while idle, and tears them all down.
+	Concurrency int
+	// Density keeps launching idle sandboxes in batches until the memory
+	// budget, the count limit or a failure, once per backend.
+	Density bool
 }
+
+// Scale and Density name the scalability workloads. Scale stands for one
+// workload per --concurrency level, named ScaleLevel(n).
+const (
+	Scale   WorkloadName = "scale"
+	Density WorkloadName = "density"
+)
+
+// ScaleLevel names the scale workload at concurrency n.
+func ScaleLevel(n int) WorkloadName { return WorkloadName(fmt.Sprintf("%s-x%d", Scale, n)) }
+
+// MaxConcurrency bounds a --concurrency level.
+const MaxConcurrency = 1024
+
+// DefaultConcurrency are the scale workload's levels unless --concurrency.
+var DefaultConcurrency = []int{1, 2, 4, 8, 16, 32}
 
 // listed are the selectable benchmarks, in display order, with the in-agent
 // workload that each runs.
@@ -82,8 +105,13 @@ func WorkloadNames() []string {
 	for _, w := range listed {
 		out = append(out, string(w.name))
 	}
-	return append(out, string(Restore))
+	return append(out, string(Restore), string(Scale), string(Density))
 }
+
+// perSandbox reports whether "all" selects the workload: every workload
+// measured in one sandbox at a time. scale and density launch many
+// sandboxes and are selected by name.
+func perSandbox(name string) bool { return name != string(Scale) && name != string(Density) }
 
 // Workload resolves a name with this suite's settings: --quick sizes, and
 // the CPU limit for workloads that use every allowed CPU.
@@ -91,6 +119,24 @@ func (s Suite) Workload(name string) (Workload, error) {
 	if name == "idle" { // hidden: a sandbox that never finishes on its own
 		return Workload{Name: "idle", Description: "agent sleeps until cancelled",
 			Request: &agent.Request{Workload: string(workload.Sleep)}}, nil
+	}
+	if n, ok := strings.CutPrefix(name, string(Scale)+"-x"); ok {
+		level, err := strconv.Atoi(n)
+		if err != nil || level < 1 || level > MaxConcurrency {
+			return Workload{}, fmt.Errorf("workloads: %q: the concurrency after %s-x must be 1 to %d", name, Scale, MaxConcurrency)
+		}
+		return Workload{Name: WorkloadName(name), Concurrency: level,
+			Description: fmt.Sprintf("%d sandboxes launched at once: per-instance cold start, time until all are ready, launch rate, memory per idle instance", level),
+			Metrics: []metric.Name{metric.ScaleInstanceP50, metric.ScaleInstanceP95, metric.ScaleInstanceP99, metric.ScaleAllReady, metric.ScaleLaunchRate,
+				metric.ScaleFailed, metric.ScalePSSPerInstance, metric.ScaleMemAvailPerInst, metric.ScaleHarnessCPU, metric.ScaleHarnessRSS}}, nil
+	}
+	if name == string(Scale) {
+		return Workload{}, fmt.Errorf("workloads: %s must be expanded into its --concurrency levels (ExpandScale)", Scale)
+	}
+	if name == string(Density) {
+		return Workload{Name: Density, Density: true,
+			Description: "idle sandboxes launched in batches until the memory budget, the count limit or a failure; the curve of instances against memory and launch time",
+			Metrics:     []metric.Name{metric.DensityInstances, metric.DensityPSSPerInstance, metric.DensityMemPerInstance, metric.DensityLastBatchLaunch}}, nil
 	}
 	if name == string(Restore) {
 		spec, err := workload.Lookup(workload.CPUID)
@@ -139,9 +185,28 @@ func ExpandWorkloads(names []string) []string {
 	var out []string
 	for _, n := range names {
 		if n == AllWorkloads {
-			out = append(out, WorkloadNames()...)
+			for _, w := range WorkloadNames() {
+				if perSandbox(w) {
+					out = append(out, w)
+				}
+			}
 		} else {
 			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ExpandScale replaces "scale" by one workload per concurrency level.
+func ExpandScale(names []string, levels []int) []string {
+	var out []string
+	for _, n := range names {
+		if n != string(Scale) {
+			out = append(out, n)
+			continue
+		}
+		for _, l := range levels {
+			out = append(out, string(ScaleLevel(l)))
 		}
 	}
 	return out
@@ -158,17 +223,27 @@ type Suite struct {
 	Timeout   time.Duration // per sample: launch + workload + teardown
 	// LaunchMode: how OCI runtimes are driven (see backend.LaunchMode).
 	LaunchMode backend.LaunchMode
+	// Concurrency are the scale workload's levels.
+	Concurrency []int
+	// Density: sandboxes launched per batch, the most kept at once, and
+	// the memory they may take (0: half the host's MemAvailable at start).
+	DensityBatch int
+	DensityMax   int
+	MemoryBudget int64
 }
 
 // Defaults are the documented defaults of `isobench run`.
 func Defaults() Suite {
 	return Suite{
-		Workloads:  []string{string(ColdStart)},
-		Reps:       10,
-		Warmup:     2,
-		Limits:     backend.Limits{CPUs: 1, MemoryBytes: 512 << 20},
-		Timeout:    60 * time.Second,
-		LaunchMode: backend.LaunchPhased,
+		Workloads:    []string{string(ColdStart)},
+		Reps:         10,
+		Warmup:       2,
+		Limits:       backend.Limits{CPUs: 1, MemoryBytes: 512 << 20},
+		Timeout:      60 * time.Second,
+		LaunchMode:   backend.LaunchPhased,
+		Concurrency:  slices.Clone(DefaultConcurrency),
+		DensityBatch: 4,
+		DensityMax:   256,
 	}
 }
 
@@ -198,6 +273,20 @@ func (s Suite) Validate() error {
 	}
 	if err := s.Limits.Validate(); err != nil {
 		return err
+	}
+	for _, c := range s.Concurrency {
+		if c < 1 || c > MaxConcurrency {
+			return fmt.Errorf("concurrency: %d is not allowed; use levels from 1 to %d, e.g. 1,2,4,8", c, MaxConcurrency)
+		}
+	}
+	if s.DensityBatch < 1 || s.DensityBatch > MaxConcurrency {
+		return fmt.Errorf("density-batch: %d is not allowed; use 1 to %d", s.DensityBatch, MaxConcurrency)
+	}
+	if s.DensityMax < 1 {
+		return fmt.Errorf("density-max: %d is not allowed; use at least 1", s.DensityMax)
+	}
+	if s.MemoryBudget < 0 {
+		return fmt.Errorf("memory-budget: %d is negative; use a size such as 4GiB (0: half of the available memory)", s.MemoryBudget)
 	}
 	if len(s.Workloads) == 0 {
 		return fmt.Errorf("workloads: none selected (valid: %s)", strings.Join(WorkloadNames(), ", "))

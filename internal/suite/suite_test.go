@@ -2,6 +2,7 @@ package suite
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,13 +29,21 @@ func TestValidate(t *testing.T) {
 		{"negative memory", func(s *Suite) { s.Limits.MemoryBytes = -5 }, "memory: -5"},
 		{"zero timeout", func(s *Suite) { s.Timeout = 0 }, "timeout"},
 		{"unknown backend", func(s *Suite) { s.Backends = []string{"lxc"} }, `unknown backend "lxc" (valid: process, crun, runc, runsc-kvm, runsc-ptrace, runsc-systrap)`},
-		{"unknown workload", func(s *Suite) { s.Workloads = []string{"fork"} }, `unknown workload "fork" (valid: coldstart, cpu, memory, syscall, spawn, fileio, fileio-rootfs, network, restore, or all)`},
+		{"unknown workload", func(s *Suite) { s.Workloads = []string{"fork"} }, `unknown workload "fork" (valid: coldstart, cpu, memory, syscall, spawn, fileio, fileio-rootfs, network, restore, scale, density, or all)`},
 		{"duplicate backend", func(s *Suite) { s.Backends = []string{"runc", "runc"} }, `"runc" listed twice`},
 		{"no workloads", func(s *Suite) { s.Workloads = nil }, "workloads: none"},
 		{"known backends", func(s *Suite) { s.Backends = []string{"process", "runsc-ptrace"} }, ""},
 		{"bad launch mode", func(s *Suite) { s.LaunchMode = "fast" }, `oci-mode: "fast" is not one of [phased oneshot]`},
 		{"oneshot", func(s *Suite) { s.LaunchMode = "oneshot" }, ""},
 		{"short timeout is fine", func(s *Suite) { s.Timeout = time.Second }, ""},
+		{"scale levels", func(s *Suite) { s.Workloads = []string{"scale-x1", "scale-x32"} }, ""},
+		{"scale level zero", func(s *Suite) { s.Workloads = []string{"scale-x0"} }, `"scale-x0": the concurrency after scale-x must be 1 to 1024`},
+		{"scale unexpanded", func(s *Suite) { s.Workloads = []string{"scale"} }, "must be expanded"},
+		{"concurrency zero", func(s *Suite) { s.Concurrency = []int{1, 0} }, "concurrency: 0 is not allowed"},
+		{"density batch", func(s *Suite) { s.DensityBatch = 0 }, "density-batch: 0"},
+		{"density max", func(s *Suite) { s.DensityMax = 0 }, "density-max: 0"},
+		{"negative budget", func(s *Suite) { s.MemoryBudget = -1 }, "memory-budget: -1"},
+		{"density", func(s *Suite) { s.Workloads = []string{"density"} }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,5 +77,16 @@ func TestParseBytes(t *testing.T) {
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("ParseBytes(%q) = %d, %v; want %d, bad=%v", tc.in, got, err, tc.want, tc.bad)
 		}
+	}
+}
+
+func TestExpandScaleAndAll(t *testing.T) {
+	got := ExpandScale([]string{"coldstart", "scale", "density"}, []int{1, 4})
+	if want := []string{"coldstart", "scale-x1", "scale-x4", "density"}; !slices.Equal(got, want) {
+		t.Errorf("ExpandScale = %v, want %v", got, want)
+	}
+	all := ExpandWorkloads([]string{AllWorkloads})
+	if slices.Contains(all, "scale") || slices.Contains(all, "density") || !slices.Contains(all, "restore") {
+		t.Errorf("all = %v: want every per-sandbox workload, not scale or density", all)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostmem"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -138,7 +141,10 @@ func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 	return s.conn.Run(ctx, req)
 }
 
-// Stats names the container's init process, as the daemon reports it.
+// Stats names the container's shim and everything below it: the init
+// process the daemon reports (runc's container, or runsc's sandbox) and
+// runsc's gofer. The daemon and containerd serve every container and are
+// not counted.
 func (s *sandbox) Stats(ctx context.Context) (backend.Stats, error) {
 	pid, err := s.b.api.ContainerPID(ctx, s.cid)
 	if err != nil {
@@ -147,7 +153,15 @@ func (s *sandbox) Stats(ctx context.Context) (backend.Stats, error) {
 	if pid == 0 {
 		return backend.Stats{}, fmt.Errorf("%s: container %s is not running", s.b.f.name, s.id)
 	}
-	return backend.Stats{HostPIDs: []int{pid}}, nil
+	top := pid
+	// Only a per-container shim: never containerd, whose descendants are
+	// every container's.
+	if shim, err := hostmem.PPID(pid); err == nil {
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", shim)); err == nil && strings.Contains(string(comm), "shim") {
+			top = shim
+		}
+	}
+	return backend.Stats{HostPIDs: hostmem.WithDescendants(top)}, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }

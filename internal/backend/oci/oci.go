@@ -20,6 +20,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostmem"
 	"github.com/isobench/isobench/internal/reaper"
 )
 
@@ -445,7 +446,9 @@ func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
 	if err != nil {
 		return backend.Stats{}, fmt.Errorf("%s: pid file holds %q", s.b.f.name, b)
 	}
-	return backend.Stats{HostPIDs: []int{pid}}, nil
+	// runsc's sandbox (the Sentry) and gofer name the bundle; runc's
+	// container is the agent and what it started.
+	return backend.Stats{HostPIDs: hostmem.WithDescendants(append(backend.ProcessesMentioning(s.bundle+"/"), pid)...)}, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostmem"
 	"github.com/isobench/isobench/internal/reaper"
 	"github.com/isobench/isobench/internal/workload"
 )
@@ -143,7 +144,7 @@ func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 }
 
 func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
-	return backend.Stats{HostPIDs: []int{s.cmd.Process.Pid}}, nil
+	return backend.Stats{HostPIDs: hostmem.WithDescendants(s.cmd.Process.Pid)}, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/hostmem"
 )
 
 // Launch describes booting one VM; every VM backend launches through it,
@@ -112,8 +113,9 @@ func (s *Sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 	return s.p.Conn().Run(ctx, req)
 }
 
+// Stats names the VMM and whatever it started (QEMU's migration helper).
 func (s *Sandbox) Stats(context.Context) (backend.Stats, error) {
-	return backend.Stats{HostPIDs: []int{s.p.PID()}}, nil
+	return backend.Stats{HostPIDs: hostmem.WithDescendants(s.p.PID())}, nil
 }
 
 func (s *Sandbox) Timeline() *backend.Timeline { return s.l.Timeline }
