@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/metric"
@@ -45,6 +46,9 @@ func WriteText(w io.Writer, run *result.Run) error {
 			writeColdStart(tw, wl+": restore from a snapshot → agent answers", wrows)
 			writePhases(tw, wrows)
 			writeWorkload(tw, wl, wrows)
+		case string(suite.Density):
+			writeWorkload(tw, wl, wrows)
+			writeDensityCurves(tw, run)
 		default:
 			writeWorkload(tw, wl, wrows)
 		}
@@ -376,4 +380,35 @@ func unitScale(rows []Row, n metric.Name, u metric.Unit) scale {
 	default:
 		return scale{1, unit}
 	}
+}
+
+// writeDensityCurves prints each backend's density curve: instances
+// against the memory they take and the launch time of each batch.
+func writeDensityCurves(tw *tabwriter.Writer, run *result.Run) {
+	for _, smp := range run.Samples {
+		if smp.Workload != string(suite.Density) || len(smp.Curve) == 0 {
+			continue
+		}
+		label := string(smp.Backend)
+		if smp.Accel == backend.AccelTCG {
+			label += " (EMULATED)"
+		}
+		fmt.Fprintf(tw, "density curve, %s: stopped: %s\n", label, smp.Stop)
+		fmt.Fprintln(tw, "INSTANCES\tMEMAVAILABLE DROP\tSUMMED PSS\tBATCH LAUNCH P50\tBATCH LAUNCH MAX\tFAILED")
+		for _, p := range smp.Curve {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\n", p.Instances, formatMiB(p.MemUsed), formatMiB(p.PSS),
+				formatSeconds(p.LaunchP50), formatSeconds(p.LaunchMax), p.Failed)
+		}
+		fmt.Fprintln(tw)
+	}
+}
+
+// formatMiB keeps the sign: a MemAvailable "drop" may be negative noise.
+func formatMiB(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func formatSeconds(s float64) string {
+	if s == 0 {
+		return "—"
+	}
+	return time.Duration(s * float64(time.Second)).Round(100 * time.Microsecond).String()
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,6 +62,8 @@ func TestUnsupportedFeatureIsNotAFailure(t *testing.T) {
 type countingBackend struct {
 	launched, live atomic.Int64
 	failAt         int64
+	mu             sync.Mutex
+	ids            []string
 }
 
 func (b *countingBackend) Name() backend.Name { return "counting" }
@@ -69,6 +72,9 @@ func (b *countingBackend) Info() backend.Info {
 }
 
 func (b *countingBackend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbox, error) {
+	b.mu.Lock()
+	b.ids = append(b.ids, spec.ID)
+	b.mu.Unlock()
 	if n := b.launched.Add(1); n == b.failAt {
 		return nil, fmt.Errorf("launch %d: out of pids", n)
 	}
@@ -137,7 +143,7 @@ func TestDensityStopsAtBudgetOrFailureAndTearsDown(t *testing.T) {
 // error, not a failed sample, and every ready one is torn down.
 func TestScaleRecordsInstanceFailures(t *testing.T) {
 	b := &countingBackend{failAt: 3}
-	w, err := suite.Defaults().Workload("scale-x4")
+	w, err := suite.Defaults().Workload("scale-x12")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +157,8 @@ func TestScaleRecordsInstanceFailures(t *testing.T) {
 			failed++
 		}
 	}
-	if len(s.Instances) != 4 || failed != 1 {
-		t.Errorf("instances %+v: want 4, one failed", s.Instances)
+	if len(s.Instances) != 12 || failed != 1 {
+		t.Errorf("instances %+v: want 12, one failed", s.Instances)
 	}
 	if v, _ := s.Value(metric.ScaleFailed); v != 1 {
 		t.Errorf("scale.failed = %v, want 1", v)
@@ -162,5 +168,13 @@ func TestScaleRecordsInstanceFailures(t *testing.T) {
 	}
 	if b.live.Load() != 0 {
 		t.Errorf("%d sandboxes left running", b.live.Load())
+	}
+	// runsc takes any unique prefix of an id: none may prefix another.
+	for _, a := range b.ids {
+		for _, c := range b.ids {
+			if a != c && strings.HasPrefix(c, a) {
+				t.Errorf("sandbox id %q is a prefix of %q", a, c)
+			}
+		}
 	}
 }

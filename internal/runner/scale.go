@@ -107,14 +107,16 @@ func measureScale(ctx context.Context, b backend.Backend, w suite.Workload, idPr
 }
 
 // launchMany launches sandboxes idPrefix-first … idPrefix-(first+n-1), all
-// at once.
+// at once. The numbers have a fixed width so that no id is a prefix of
+// another: runsc accepts any unique prefix of an id, and "-1" would then be
+// ambiguous with "-11".
 func launchMany(ctx context.Context, b backend.Backend, idPrefix string, first, n int, limits backend.Limits) ([]backend.Sandbox, []error) {
 	sbs := make([]backend.Sandbox, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for k := range n {
 		wg.Go(func() {
-			sbs[k], errs[k] = b.Launch(ctx, backend.Spec{ID: fmt.Sprintf("%s-%d", idPrefix, first+k), Limits: limits})
+			sbs[k], errs[k] = b.Launch(ctx, backend.Spec{ID: fmt.Sprintf("%s-%04d", idPrefix, first+k), Limits: limits})
 		})
 	}
 	wg.Wait()

@@ -64,8 +64,12 @@ const (
 // ScaleLevel names the scale workload at concurrency n.
 func ScaleLevel(n int) WorkloadName { return WorkloadName(fmt.Sprintf("%s-x%d", Scale, n)) }
 
-// MaxConcurrency bounds a --concurrency level.
-const MaxConcurrency = 1024
+// MaxConcurrency bounds a --concurrency level, MaxDensity --density-max
+// (sandbox numbers within a sample have four digits).
+const (
+	MaxConcurrency = 1024
+	MaxDensity     = 9999
+)
 
 // DefaultConcurrency are the scale workload's levels unless --concurrency.
 var DefaultConcurrency = []int{1, 2, 4, 8, 16, 32}
@@ -282,8 +286,8 @@ func (s Suite) Validate() error {
 	if s.DensityBatch < 1 || s.DensityBatch > MaxConcurrency {
 		return fmt.Errorf("density-batch: %d is not allowed; use 1 to %d", s.DensityBatch, MaxConcurrency)
 	}
-	if s.DensityMax < 1 {
-		return fmt.Errorf("density-max: %d is not allowed; use at least 1", s.DensityMax)
+	if s.DensityMax < 1 || s.DensityMax > MaxDensity {
+		return fmt.Errorf("density-max: %d is not allowed; use 1 to %d", s.DensityMax, MaxDensity)
 	}
 	if s.MemoryBudget < 0 {
 		return fmt.Errorf("memory-budget: %d is negative; use a size such as 4GiB (0: half of the available memory)", s.MemoryBudget)
