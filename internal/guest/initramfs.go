@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+	"github.com/isobench/isobench/internal/digest"
 )
 
 // BuildInitramfs writes a newc cpio archive holding the agent as /init,
@@ -110,7 +111,7 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 	// archive itself, so a damaged cached file is rebuilt, not booted.
 	sumPath := path + ".sha256"
 	if want, err := os.ReadFile(sumPath); err == nil {
-		if got, err := fileSum(path); err == nil && got == string(want) {
+		if got, err := digest.File(path); err == nil && got == string(want) {
 			return path, nil
 		}
 	}
@@ -136,7 +137,7 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
-	sum, err := fileSum(tmp.Name())
+	sum, err := digest.File(tmp.Name())
 	if err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
@@ -147,20 +148,6 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	return path, nil
-}
-
-// fileSum is the SHA-256 of a file's contents, in hex.
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // contentKey hashes the names and contents of files together.

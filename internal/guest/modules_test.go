@@ -17,17 +17,7 @@ import (
 // cloud kernel and checks that the cache holds every guest driver with its
 // dependencies, resolved from the modules' own .modinfo.
 func TestDebianKernelCacheHoldsGuestDrivers(t *testing.T) {
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("not a Debian/Ubuntu host: no apt-get to fetch the cloud kernel")
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ResolveKernel(t.Context(), "", cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := debianKernel(t)
 	b, err := os.ReadFile(filepath.Join(k.Modules, DepsFile))
 	if err != nil {
 		t.Fatal(err)
@@ -58,17 +48,7 @@ func TestParseDepsRoundTrip(t *testing.T) {
 // kernels build drivers in: both must resolve, and the initramfs gets the
 // modules decompressed.
 func TestFindModulesCompressedAndBuiltin(t *testing.T) {
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("not a Debian/Ubuntu host: no apt-get to fetch the cloud kernel's modules")
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ResolveKernel(t.Context(), "", cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := debianKernel(t)
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(k.Modules, name+".ko"))
 		if err != nil {
@@ -120,4 +100,22 @@ func TestFindModulesCompressedAndBuiltin(t *testing.T) {
 	if _, err := FindModules(tree, []string{"virtio_net"}); err == nil || !strings.Contains(err.Error(), "virtio_net") {
 		t.Errorf("a missing module: err = %v, want one naming it", err)
 	}
+}
+
+// debianKernel fetches (or reuses from the cache) Debian's cloud kernel,
+// skipping where apt-get cannot.
+func debianKernel(t *testing.T) Kernel {
+	t.Helper()
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("not a Debian/Ubuntu host: no apt-get to fetch the cloud kernel")
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ResolveKernel(t.Context(), "", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"os/exec"
 	"testing"
 )
 
@@ -9,17 +8,7 @@ import (
 // kernel (LZ4-compressed in bookworm) and checks the PVH entry that Cloud
 // Hypervisor needs.
 func TestVmlinuxFromDebianKernel(t *testing.T) {
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("not a Debian/Ubuntu host: no apt-get to fetch the cloud kernel")
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ResolveKernel(t.Context(), "", cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := debianKernel(t)
 	path, err := Vmlinux(t.TempDir(), k)
 	if err != nil {
 		t.Fatal(err)

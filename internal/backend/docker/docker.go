@@ -125,18 +125,13 @@ func (b *Backend) connect(ctx context.Context) error {
 // probe launches one container, bounded in time: a daemon that answers but
 // cannot start a container here is unavailable, not a failure mid-run.
 func (b *Backend) probe(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
-	defer cancel()
 	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, b.f.name)
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
-	if err != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeLimit)
-		_, _ = b.Sweep(sctx)
-		cancel()
-		return backend.Unavailable(fmt.Sprintf("probe container did not start: %v", err), "check `docker run --rm --runtime "+b.f.runtime+" busybox true` by hand; the daemon's log says more")
+	launchErr, closeErr := backend.ProbeLaunch(ctx, b.env, b, id)
+	if launchErr != nil {
+		return backend.Unavailable(fmt.Sprintf("probe container did not start: %v", launchErr), "check `docker run --rm --runtime "+b.f.runtime+" busybox true` by hand; the daemon's log says more")
 	}
-	if err := sb.Close(ctx); err != nil {
-		return fmt.Errorf("%s: clean up probe container: %w", b.f.name, err)
+	if closeErr != nil {
+		return fmt.Errorf("%s: clean up probe container: %w", b.f.name, closeErr)
 	}
 	return nil
 }

@@ -3,8 +3,6 @@ package docker
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/digest"
 )
 
 // imageRepo names isobench's agent images; the tag is the agent's content
@@ -25,7 +24,7 @@ const agentInImage = "/isobench"
 // ensureImage imports the agent image unless the daemon has it already,
 // and removes agent images of other builds that no container uses.
 func (b *Backend) ensureImage(ctx context.Context) error {
-	sum, err := fileSHA256(b.env.AgentPath)
+	sum, err := digest.File(b.env.AgentPath)
 	if err != nil {
 		return fmt.Errorf("agent image: %w", err)
 	}
@@ -106,17 +105,4 @@ func writeRootfsTar(w io.Writer, agentPath string) error {
 		return err
 	}
 	return tw.Close()
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -179,17 +178,8 @@ func (s *sandbox) Close(ctx context.Context) error {
 	if s.closed {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
-	exitCtx, cancel := context.WithTimeout(ctx, exitGrace)
-	err := s.conn.Exit(exitCtx)
-	cancel()
-	if err != nil {
-		s.kill(ctx)
-	}
-	s.tl.Mark(backend.PhaseExit)
-	err = s.remove(ctx)
-	s.tl.Mark(backend.PhaseDelete)
-	return errors.Join(err, s.removeLink(ctx))
+	return backend.ContainerTeardown{Conn: s.conn, Timeline: s.tl, ExitGrace: exitGrace,
+		Kill: s.kill, Remove: s.remove, RemoveLink: s.removeLink}.Run(ctx)
 }
 
 // cleanup removes what a failed launch made.

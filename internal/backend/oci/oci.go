@@ -140,16 +140,9 @@ func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backen
 // but cannot start a container here (or hangs) is unavailable, not a failure
 // in the middle of a run.
 func (b *Backend) probe(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, b.env.ProbeTimeout)
-	defer cancel()
 	id := fmt.Sprintf("%s%s-probe-%s", backend.IDPrefix, b.env.RunID, b.f.name)
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
+	err, closeErr := backend.ProbeLaunch(ctx, b.env, b, id)
 	if err != nil {
-		// Launch cleaned up after itself; a runtime that hung may still
-		// have left state that only a forced sweep removes.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteLimit)
-		_, _ = b.Sweep(sctx)
-		cancel()
 		reason := fmt.Sprintf("probe container did not start: %v", err)
 		if strings.Contains(err.Error(), "unknown platform") {
 			reason = fmt.Sprintf("the installed %s (version %s) has no %s platform", b.f.binary, b.version.Version, strings.TrimPrefix(string(b.f.name), "runsc-"))
@@ -158,8 +151,8 @@ func (b *Backend) probe(ctx context.Context) error {
 		}
 		return backend.Unavailable(reason, b.f.probeFix)
 	}
-	if err := sb.Close(ctx); err != nil {
-		return fmt.Errorf("%s: clean up probe container: %w", b.f.name, err)
+	if closeErr != nil {
+		return fmt.Errorf("%s: clean up probe container: %w", b.f.name, closeErr)
 	}
 	return nil
 }
@@ -467,18 +460,8 @@ func (s *sandbox) Close(ctx context.Context) error {
 	if s.closed {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
-	exitCtx, cancel := context.WithTimeout(ctx, exitGrace)
-	err := s.conn.Exit(exitCtx)
-	cancel()
-	if err != nil {
-		s.kill(ctx)
-	}
-	s.tl.Mark(backend.PhaseExit)
-	err = s.remove(ctx)
-	s.tl.Mark(backend.PhaseDelete)
-	// Like its setup, the network's removal is not the runtime's teardown.
-	return errors.Join(err, s.removeLink(ctx))
+	return backend.ContainerTeardown{Conn: s.conn, Timeline: s.tl, ExitGrace: exitGrace,
+		Kill: s.kill, Remove: s.remove, RemoveLink: s.removeLink}.Run(ctx)
 }
 
 func (s *sandbox) removeLink(ctx context.Context) error {

@@ -72,19 +72,14 @@ func KVMOpens() error {
 	return f.Close()
 }
 
-// BootProbe launches one small guest with id within env.ProbeTimeout and
+// BootProbe boots one small guest named id within env.ProbeTimeout and
 // stops it. Only the boot counts: a guest that answered proved the
 // acceleration works, so a slow or forced stop is logged, not returned (it
 // must not send a working KVM host to emulation).
 func BootProbe(ctx context.Context, env backend.Env, b backend.Backend, id string) error {
-	pctx, cancel := context.WithTimeout(ctx, env.ProbeTimeout)
-	defer cancel()
-	sb, err := b.Launch(pctx, backend.Spec{ID: id, Limits: backend.Limits{CPUs: 1, MemoryBytes: 256 << 20}})
-	if err != nil {
-		return err
+	err, closeErr := backend.ProbeLaunch(ctx, env, b, id)
+	if closeErr != nil && env.Log != nil {
+		env.Log.Warn("probe guest booted but did not stop cleanly", "backend", b.Name(), "error", closeErr)
 	}
-	if err := sb.Close(ctx); err != nil && env.Log != nil {
-		env.Log.Warn("probe guest booted but did not stop cleanly", "backend", b.Name(), "error", err)
-	}
-	return nil
+	return err
 }
