@@ -243,7 +243,8 @@ type Snapshot interface {
 // Stats are host-side facts about a running sandbox.
 type Stats struct {
 	// HostPIDs are the host processes that make up the sandbox (agent,
-	// runtime helpers, VMM), for memory accounting.
+	// runtime helpers, VMM), for memory accounting; the first is its main
+	// process (the agent or the container's init, runsc's sandbox, the VMM).
 	HostPIDs []int `json:"host_pids"`
 }
 

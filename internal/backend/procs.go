@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // ProcessesMentioning lists the processes (other than this one) whose
@@ -42,4 +44,35 @@ func KillMentioning(s string) int {
 		}
 	}
 	return n
+}
+
+// MainFirst returns main followed by the other pids of all, without
+// duplicates: Stats.HostPIDs order.
+func MainFirst(main int, all []int) []int {
+	out := []int{main}
+	for _, p := range all {
+		if p != main && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// WaitGone waits until process pid has exited (a zombie counts as gone:
+// whoever reaps it is not isobench), polling for at most limit.
+func WaitGone(pid int, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return true
+		}
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -2,8 +2,10 @@ package runner
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/reaper"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -161,4 +164,28 @@ func RemoveWorkDir(dir string) error {
 		return fmt.Errorf("cannot remove %s: still mounted: %s", dir, strings.Join(left, ", "))
 	}
 	return os.RemoveAll(dir)
+}
+
+// sweepLinks removes network interfaces and namespaces of this run that a
+// failed teardown left (a tap or veth whose removal failed) and says what
+// it removed: each is still a leak to report.
+func sweepLinks(ctx context.Context, idPrefix string) []string {
+	var removed []string
+	if entries, err := os.ReadDir("/sys/class/net"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), backend.LinkRunPrefix(idPrefix)) &&
+				reaper.Run(exec.CommandContext(ctx, "ip", "link", "del", e.Name())) == nil {
+				removed = append(removed, "network interface "+e.Name()+" (removed by the end-of-run sweep)")
+			}
+		}
+	}
+	if entries, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), idPrefix) &&
+				reaper.Run(exec.CommandContext(ctx, "ip", "netns", "del", e.Name())) == nil {
+				removed = append(removed, "network namespace "+e.Name()+" (removed by the end-of-run sweep)")
+			}
+		}
+	}
+	return removed
 }

@@ -183,6 +183,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			leaks = append(leaks, "cgroup "+c+" (removed by the end-of-run sweep)")
 		}
 	}
+	leaks = append(leaks, sweepLinks(cctx, backend.IDPrefix+runID)...)
 	leaks = append(leaks, Leaks(workDir, backend.IDPrefix+runID)...)
 	if _, err := os.Stat(scratchDir); err == nil {
 		leaks = append(leaks, "directory "+scratchDir)

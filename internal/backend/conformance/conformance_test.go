@@ -147,8 +147,12 @@ func TestLaunchRunClose(t *testing.T) {
 		if err := sb.Close(ctx); err != nil {
 			t.Fatalf("close: %v", err)
 		}
-		if err := syscall.Kill(st.HostPIDs[0], 0); err == nil {
-			t.Errorf("agent pid %d still alive after Close", st.HostPIDs[0])
+		// Every host process of the sandbox (runtime helpers, shims, the
+		// VMM) is gone once Close returns.
+		for _, pid := range st.HostPIDs {
+			if !backend.WaitGone(pid, 0) {
+				t.Errorf("sandbox process %d (of %v) still alive after Close", pid, st.HostPIDs)
+			}
 		}
 		tl := sb.Timeline()
 		r := tl.Ready()

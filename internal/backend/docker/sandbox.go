@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,6 +74,13 @@ func (s *sandbox) launch(ctx context.Context, spec backend.Spec) error {
 	}
 	s.tl.Mark(backend.PhaseReady)
 	s.tl.SetReady(ready)
+	// The shim outlives the container's removal for a moment; teardown
+	// waits for it. Found off the launch path, so no phase pays for it.
+	s.shim = make(chan int, 1)
+	go func() {
+		_, shim, _ := b.processes(context.WithoutCancel(ctx), s.cid)
+		s.shim <- shim
+	}()
 	return nil
 }
 
@@ -127,8 +135,9 @@ type sandbox struct {
 	closed bool
 	// createUnsure: the create call was cancelled, the container may exist.
 	createUnsure bool
-	link         *link  // the sandbox's own network, if any
-	noLink       string // otherwise, why not
+	shim         chan int // the container's shim pid (0: unknown), once ready
+	link         *link    // the sandbox's own network, if any
+	noLink       string   // otherwise, why not
 }
 
 var (
@@ -145,22 +154,31 @@ func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 // runsc's gofer. The daemon and containerd serve every container and are
 // not counted.
 func (s *sandbox) Stats(ctx context.Context) (backend.Stats, error) {
-	pid, err := s.b.api.ContainerPID(ctx, s.cid)
+	pid, shim, err := s.b.processes(ctx, s.cid)
 	if err != nil {
-		return backend.Stats{}, fmt.Errorf("%s inspect %s: %w", s.b.f.name, s.id, err)
+		return backend.Stats{}, fmt.Errorf("%s: %s: %w", s.b.f.name, s.id, err)
+	}
+	return backend.Stats{HostPIDs: backend.MainFirst(pid, hostmem.WithDescendants(shim))}, nil
+}
+
+// processes finds a running container's init process and the shim that
+// serves it (the init process itself if its parent is no per-container
+// shim: containerd's descendants are every container's).
+func (b *Backend) processes(ctx context.Context, cid string) (pid, shim int, err error) {
+	pid, err = b.api.ContainerPID(ctx, cid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("inspect: %w", err)
 	}
 	if pid == 0 {
-		return backend.Stats{}, fmt.Errorf("%s: container %s is not running", s.b.f.name, s.id)
+		return 0, 0, errors.New("the container is not running")
 	}
-	top := pid
-	// Only a per-container shim: never containerd, whose descendants are
-	// every container's.
-	if shim, err := hostmem.PPID(pid); err == nil {
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", shim)); err == nil && strings.Contains(string(comm), "shim") {
-			top = shim
+	shim = pid
+	if ppid, err := hostmem.PPID(pid); err == nil {
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid)); err == nil && strings.Contains(string(comm), "shim") {
+			shim = ppid
 		}
 	}
-	return backend.Stats{HostPIDs: hostmem.WithDescendants(top)}, nil
+	return pid, shim, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }
@@ -204,6 +222,11 @@ func (s *sandbox) remove(ctx context.Context) error {
 	err := s.removeContainer(ctx)
 	if s.attach != nil {
 		s.attach.Shutdown()
+	}
+	if s.shim != nil && err == nil {
+		if shim := <-s.shim; shim > 0 && !backend.WaitGone(shim, removeLimit) {
+			err = fmt.Errorf("%s: shim %d of %s still running %s after the container's removal", s.b.f.name, shim, s.id, removeLimit)
+		}
 	}
 	return err
 }

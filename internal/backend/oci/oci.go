@@ -441,7 +441,7 @@ func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
 	}
 	// runsc's sandbox (the Sentry) and gofer name the bundle; runc's
 	// container is the agent and what it started.
-	return backend.Stats{HostPIDs: hostmem.WithDescendants(append(backend.ProcessesMentioning(s.bundle+"/"), pid)...)}, nil
+	return backend.Stats{HostPIDs: backend.MainFirst(pid, hostmem.WithDescendants(append(backend.ProcessesMentioning(s.bundle+"/"), pid)...))}, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }

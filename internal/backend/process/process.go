@@ -144,7 +144,7 @@ func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 }
 
 func (s *sandbox) Stats(context.Context) (backend.Stats, error) {
-	return backend.Stats{HostPIDs: hostmem.WithDescendants(s.cmd.Process.Pid)}, nil
+	return backend.Stats{HostPIDs: backend.MainFirst(s.cmd.Process.Pid, hostmem.WithDescendants(s.cmd.Process.Pid))}, nil
 }
 
 func (s *sandbox) Timeline() *backend.Timeline { return s.tl }

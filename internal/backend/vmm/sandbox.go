@@ -115,7 +115,7 @@ func (s *Sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 
 // Stats names the VMM and whatever it started (QEMU's migration helper).
 func (s *Sandbox) Stats(context.Context) (backend.Stats, error) {
-	return backend.Stats{HostPIDs: hostmem.WithDescendants(s.p.PID())}, nil
+	return backend.Stats{HostPIDs: backend.MainFirst(s.p.PID(), hostmem.WithDescendants(s.p.PID()))}, nil
 }
 
 func (s *Sandbox) Timeline() *backend.Timeline { return s.l.Timeline }
