@@ -296,10 +296,8 @@ func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
 				if base != nil && r.Backend != base.Backend {
 					// A ratio to a baseline that is zero or noise around it
 					// (MemAvailable drops of a native process) means nothing.
-					if b, ok := base.Metrics[n]; ok && b.Median > 0 && s.Median > 0 {
-						if ratio := s.Median / b.Median; ratio >= 1e-3 && ratio <= 1e3 {
-							cell += fmt.Sprintf(" (×%.2f)", ratio)
-						}
+					if b, ok := base.Metrics[n]; ok && b.Median > 0 && s.Median > 0 && !metric.NoisyBaseline(n) {
+						cell += fmt.Sprintf(" (×%.2f)", s.Median/b.Median)
 					}
 				}
 				fmt.Fprintf(tw, "\t%s", cell)

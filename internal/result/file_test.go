@@ -94,6 +94,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"schema":"isobench/v1","samples":[{"metrics":null}]}`))
 	f.Add([]byte(`{"schema":"isobench/v1"`))
+	f.Add([]byte(`{"schema":"isobench/v1","samples":[{"instances":[{"cold_start_s":0.1},{"error":"x"}],"curve":[{"instances":4,"mem_used_bytes":-1}],"stop":"budget"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		run, err := Read(bytes.NewReader(data), "fuzz")
 		if err == nil && run == nil {
