@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 if [[ $(id -u) -eq 0 ]]; then
 	bash scripts/install-deps.sh
+	# Test-only: the HTML report's test opens it in headless Chromium.
+	if ! command -v chromium >/dev/null 2>&1; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+			echo "test: chromium could not be installed; the HTML rendering test will skip" >&2
+	fi
 else
 	echo "test: not root: dependencies not installed, integration tests will skip" >&2
 fi

@@ -226,6 +226,9 @@ func TestRunWritesResultsAndTable(t *testing.T) {
 		len(run.Command) == 0 || run.Config.Reps != 6 {
 		t.Fatalf("results incomplete: status %s, %d samples, host %+v", run.Status, len(run.Samples), run.Host)
 	}
+	if fi, err := os.Stat(filepath.Join(out, "report.html")); err != nil || fi.Size() < 100<<10 {
+		t.Errorf("report.html next to the results: %v", err)
+	}
 	warm := 0
 	for _, s := range run.Samples {
 		if s.Warmup {

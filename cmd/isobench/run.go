@@ -133,12 +133,12 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})
 	if run != nil && len(run.Samples) > 0 {
-		summary := filepath.Join(o.out, "summary.txt")
-		werr := errors.Join(report.WriteText(g.stdout, run), report.WriteTextFile(summary, run))
+		summary, page := filepath.Join(o.out, "summary.txt"), filepath.Join(o.out, "report.html")
+		werr := errors.Join(report.WriteText(g.stdout, run), report.WriteFile(summary, run, "text"), report.WriteFile(page, run, "html"))
 		if werr != nil && err == nil {
 			err = werr
 		}
-		fmt.Fprintf(g.stderr, "results: %s (summary: %s)\n", filepath.Join(o.out, runner.ResultsFile), summary)
+		fmt.Fprintf(g.stderr, "results: %s (summary: %s, report: %s)\n", filepath.Join(o.out, runner.ResultsFile), summary, page)
 	} else {
 		// Nothing measured: do not leave an empty output directory behind.
 		_ = os.Remove(o.out)

@@ -19,7 +19,7 @@ import (
 )
 
 // Formats are the documents `isobench report --format` writes.
-var Formats = []string{"text", "markdown", "csv", "benchfmt"}
+var Formats = []string{"text", "markdown", "csv", "benchfmt", "html"}
 
 // Write writes run in format (one of Formats).
 func Write(w io.Writer, run *result.Run, format string) error {
@@ -32,6 +32,8 @@ func Write(w io.Writer, run *result.Run, format string) error {
 		return WriteCSV(w, run)
 	case "benchfmt":
 		return WriteBenchfmt(w, run)
+	case "html":
+		return WriteHTML(w, run)
 	}
 	return fmt.Errorf("format %q is not one of %s", format, strings.Join(Formats, ", "))
 }

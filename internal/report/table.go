@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -233,17 +234,22 @@ func firstField(s string) string {
 }
 
 // WriteTextFile writes the terminal summary to path (atomically).
-func WriteTextFile(path string, run *result.Run) error {
-	var b strings.Builder
-	if err := WriteText(&b, run); err != nil {
+func WriteTextFile(path string, run *result.Run) error { return WriteFile(path, run, "text") }
+
+// WriteFile writes run in format to path atomically (a temp file renamed),
+// so a reader never sees half a report.
+func WriteFile(path string, run *result.Run, format string) error {
+	var b bytes.Buffer
+	if err := Write(&b, run, format); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("write summary: %w", err)
+	if err := os.WriteFile(tmp, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s report: %w", format, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write summary: %w", err)
+		os.Remove(tmp)
+		return fmt.Errorf("write %s report: %w", format, err)
 	}
 	return nil
 }
