@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/metric"
@@ -30,7 +31,12 @@ var reportJS string
 //go:embed assets/report.html.tmpl
 var reportTemplate string
 
-var htmlTemplate = template.Must(template.New("report").Parse(reportTemplate))
+// htmlTemplate is parsed on first use, not at package initialisation: the
+// agent in every sandbox is this binary, and each initialiser adds to
+// every cold start.
+var htmlTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Parse(reportTemplate))
+})
 
 // chartSpec is one chart for assets/report.js to draw.
 type chartSpec struct {
@@ -139,7 +145,7 @@ func WriteHTML(w io.Writer, run *result.Run) error {
 		return fmt.Errorf("html report: %w", err)
 	}
 	p.Charts = template.JS(js)
-	return htmlTemplate.Execute(w, p)
+	return htmlTemplate().Execute(w, p)
 }
 
 // sectionMetrics are the metrics charted per workload: the cold start for

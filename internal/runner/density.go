@@ -56,9 +56,12 @@ func measureDensity(ctx context.Context, b backend.Backend, w suite.Workload, id
 		}
 		if n := len(live); n > 0 {
 			// Stop before the budget, not after: the next batch is expected
-			// to cost what the sandboxes so far cost on average.
-			if next := point.MemUsed + int64(k)*point.MemUsed/int64(n); next > budget {
-				s.Stop = fmt.Sprintf("memory budget of %d MiB reached: %d sandboxes use %d MiB, the next batch of %d would bring it to about %d MiB (--memory-budget)", budget>>20, n, point.MemUsed>>20, k, next>>20)
+			// to cost what the sandboxes so far cost on average. Memory used
+			// is the larger of the MemAvailable drop (which other processes
+			// move too) and the sandboxes' summed PSS.
+			used := max(point.MemUsed, point.PSS)
+			if next := used + int64(k)*used/int64(n); next > budget {
+				s.Stop = fmt.Sprintf("memory budget of %d MiB reached: %d sandboxes use %d MiB, the next batch of %d would bring it to about %d MiB (--memory-budget)", budget>>20, n, used>>20, k, next>>20)
 				break
 			}
 		}
