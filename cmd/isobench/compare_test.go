@@ -13,7 +13,7 @@ import (
 
 func writeRun(t *testing.T, dir, name string, coldStarts ...float64) string {
 	t.Helper()
-	r := &result.Run{Schema: result.SchemaVersion, ID: name, Status: result.StatusComplete}
+	r := &result.Run{Schema: result.SchemaVersion, ID: name, Status: result.StatusComplete, Config: result.Config{Workloads: []string{"coldstart"}}}
 	for i, v := range coldStarts {
 		r.Samples = append(r.Samples, result.Sample{Seq: i, Backend: "runc", Workload: "coldstart",
 			Metrics: []metric.Value{{Name: metric.ColdStart, Unit: metric.Seconds, Value: v}}})

@@ -25,6 +25,8 @@ import (
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	testutil.RequireRoot(t)
+	// Runs store themselves in the history: keep that in the test's dir.
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	bin, err := testutil.BuildIsobench(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,10 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/history"
 	"github.com/isobench/isobench/internal/progress"
 	"github.com/isobench/isobench/internal/report"
+	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/runner"
 	"github.com/isobench/isobench/internal/suite"
 )
@@ -22,6 +24,8 @@ type runOptions struct {
 	suite        suite.Suite
 	memory       string
 	memoryBudget string
+	history      string
+	noHistory    bool
 	out          string
 	scratch      string
 	kernel       string
@@ -66,6 +70,8 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 	f.IntSliceVar(&o.suite.Concurrency, "concurrency", d.Concurrency, "levels of the scale workload: sandboxes launched at once per sample")
 	f.IntVar(&o.suite.DensityBatch, "density-batch", d.DensityBatch, "density workload: sandboxes launched per batch")
 	f.IntVar(&o.suite.DensityMax, "density-max", d.DensityMax, "density workload: most sandboxes kept at once")
+	f.StringVar(&o.history, "history", "", "history directory the run is stored in (default $XDG_DATA_HOME/isobench/history)")
+	f.BoolVar(&o.noHistory, "no-history", false, "do not store the run in the history")
 	f.StringVar(&o.memoryBudget, "memory-budget", "", "density workload: host memory the idle sandboxes may take (default: half of MemAvailable at its start)")
 	return cmd
 }
@@ -139,9 +145,31 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 			err = werr
 		}
 		fmt.Fprintf(g.stderr, "results: %s (summary: %s, report: %s)\n", filepath.Join(o.out, runner.ResultsFile), summary, page)
+		if !o.noHistory {
+			// The history is a convenience: failing to store is a warning.
+			if herr := storeInHistory(o.history, run); herr != nil {
+				fmt.Fprintf(g.stderr, "warning: %v\n", herr)
+			}
+		}
 	} else {
 		// Nothing measured: do not leave an empty output directory behind.
 		_ = os.Remove(o.out)
 	}
+	return err
+}
+
+func storeInHistory(dir string, run *result.Run) error {
+	if dir == "" {
+		d, err := history.DefaultDir()
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	s, err := history.Open(dir)
+	if err != nil {
+		return err
+	}
+	_, err = s.Add(run)
 	return err
 }
