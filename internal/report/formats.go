@@ -152,6 +152,24 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 			}
 		}
 	}
+	return writeMarkdownReference(w, rows)
+}
+
+// writeMarkdownReference shows the published evaluation's ratios to bare
+// metal beside this run's ratios to the native process, for the tests
+// both ran.
+func writeMarkdownReference(w io.Writer, rows []Row) error {
+	shown, ref, err := referenceRows(rows)
+	if err != nil {
+		return err
+	}
+	if len(shown) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\n## Published reference (other hardware)\n\n%s. %s. Ratios are to their bare metal and to our native process; boot compares times.\n\n| test | platform | theirs | our backend | ours |\n| --- | --- | --- | --- | --- |\n", ref.Source, ref.Hardware)
+	for _, r := range shown {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Test, r.Platform, r.Theirs, r.Ours, r.Mine)
+	}
 	return nil
 }
 

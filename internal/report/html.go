@@ -80,6 +80,9 @@ type htmlPage struct {
 	Backends []htmlBackend
 	Sections []htmlSection
 	Charts   template.JS // every chart spec, JSON
+	// Reference: the published evaluation's ratios beside ours.
+	Reference       []referenceRow
+	ReferenceSource string
 	ChartJS  template.JS
 	ReportJS template.JS
 }
@@ -140,6 +143,12 @@ func WriteHTML(w io.Writer, run *result.Run) error {
 		all = append(all, sec.Charts...)
 		p.Sections = append(p.Sections, sec)
 	}
+	refRows, ref, err := referenceRows(rows)
+	if err != nil {
+		return err
+	}
+	p.Reference = refRows
+	p.ReferenceSource = ref.Source + ". " + ref.Hardware + "."
 	js, err := json.Marshal(all)
 	if err != nil {
 		return fmt.Errorf("html report: %w", err)

@@ -153,7 +153,8 @@ func (b *Backend) Info() backend.Info {
 	}
 }
 
-// Sweep force-removes every container and network of this run.
+// Sweep force-removes every container and network of this run, and the
+// run's agent image. The runner calls it at the end of every run.
 func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 	label := labelRun + "=" + b.env.RunID
 	list, err := b.api.Containers(ctx, label)
@@ -188,6 +189,10 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 		if err := b.api.NetworkRemove(ctx, n.ID); err != nil && !IsNotFound(err) {
 			errs = append(errs, err)
 		}
+	}
+	// The run's own agent image goes with its end; that is no leak.
+	if err := b.removeImage(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return ids, errors.Join(errs...)
 }

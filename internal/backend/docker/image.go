@@ -6,39 +6,37 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/isobench/isobench/internal/backend"
-	"github.com/isobench/isobench/internal/digest"
 )
 
-// imageRepo names isobench's agent images; the tag is the agent's content
-// hash, so an image is imported once per isobench build and reused after.
+// imageRepo names isobench's agent images. Each run imports its own,
+// tagged with the run and the backend, and its end-of-run sweep removes
+// it: agent images are not shared, so one run's cleanup can never pull an
+// image from under another run (of another isobench build) in progress.
 const imageRepo = "isobench-agent"
 
 // agentInImage is where the agent sits in the image, as in the OCI rootfs.
 const agentInImage = "/isobench"
 
-// ensureImage imports the agent image unless the daemon has it already,
-// and removes agent images of other builds that no container uses.
+// ensureImage imports this run's agent image unless it exists already.
 func (b *Backend) ensureImage(ctx context.Context) error {
-	sum, err := digest.File(b.env.AgentPath)
-	if err != nil {
-		return fmt.Errorf("agent image: %w", err)
-	}
-	tag := sum[:16]
-	b.image = imageRepo + ":" + tag
+	b.image = imageRepo + ":" + b.env.RunID + "-" + string(b.f.name)
 	if ok, err := b.api.ImageExists(ctx, b.image); err != nil {
 		return fmt.Errorf("agent image %s: %w", b.image, err)
 	} else if ok {
 		return nil
 	}
-	if err := b.importImage(ctx); err != nil {
-		return err
+	return b.importImage(ctx)
+}
+
+// removeImage deletes this run's agent image (the sweep at its end).
+func (b *Backend) removeImage(ctx context.Context) error {
+	if err := b.api.ImageRemove(ctx, b.image); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("%s: remove agent image %s: %w", b.f.name, b.image, err)
 	}
-	b.removeOldImages(ctx)
 	return nil
 }
 
@@ -55,20 +53,6 @@ func (b *Backend) importImage(ctx context.Context) error {
 		return fmt.Errorf("import agent image %s: %w", b.image, err)
 	}
 	return nil
-}
-
-// removeOldImages deletes agent images of other isobench builds. One in
-// use by a container (another run in progress) stays.
-func (b *Backend) removeOldImages(ctx context.Context) {
-	list, err := b.api.Images(ctx, imageRepo)
-	if err != nil {
-		return
-	}
-	for _, img := range list {
-		if !slices.Contains(img.RepoTags, b.image) {
-			_ = b.api.ImageRemove(ctx, img.ID)
-		}
-	}
 }
 
 // writeRootfsTar writes the image's root filesystem: the agent and the
