@@ -83,8 +83,8 @@ type htmlPage struct {
 	// Reference: the published evaluation's ratios beside ours.
 	Reference       []referenceRow
 	ReferenceSource string
-	ChartJS  template.JS
-	ReportJS template.JS
+	ChartJS         template.JS
+	ReportJS        template.JS
 }
 
 // WriteHTML writes a self-contained HTML report: the environment, the
