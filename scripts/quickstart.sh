@@ -12,5 +12,8 @@ CGO_ENABLED=0 go build -o bin/isobench ./cmd/isobench
 source scripts/dockerd.sh
 isobench_start_dockerd
 trap isobench_stop_dockerd EXIT
+# A signal must end the script through exit, so that the EXIT trap runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 bin/isobench backends
 bin/isobench run --quick "$@"

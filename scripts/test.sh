@@ -22,6 +22,9 @@ if [[ $(id -u) -eq 0 ]]; then
 	source scripts/dockerd.sh
 	isobench_start_dockerd
 	trap isobench_stop_dockerd EXIT
+	# A signal must end the script through exit, so that the EXIT trap runs.
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 fi
 
 echo "== go vet"

@@ -97,53 +97,21 @@ func WriteMarkdown(w io.Writer, run *result.Run) error {
 		}
 	}
 	for _, wl := range run.Config.Workloads {
-		var wrows []Row
-		for _, r := range rows {
-			if r.Workload == wl {
-				wrows = append(wrows, r)
-			}
-		}
+		wrows := byWorkload(rows, wl)
 		if len(wrows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n## %s\n\nmedian (±half-width of its 95%% CI) ×ratio to native\n\n| metric | better |", wl)
-		for _, r := range wrows {
-			fmt.Fprintf(w, " %s%s |", r.Backend, emulatedNote(r.Accel))
-		}
-		fmt.Fprintf(w, "\n| --- | --- |%s\n", strings.Repeat(" --- |", len(wrows)))
-		var base *Row
-		for i := range wrows {
-			if wrows[i].Kind == backend.KindProcess {
-				base = &wrows[i]
+		fmt.Fprintf(w, "\n## %s\n\nmedian (±half-width of its 95%% CI) ×ratio to native\n\n", wl)
+		for i, line := range tableCells(wrows) {
+			for j := range line {
+				line[j] = strings.ReplaceAll(line[j], "|", `\|`)
 			}
-		}
-		seen := map[metric.Name]bool{}
-		for _, r := range wrows {
-			for _, n := range rowMetrics(r) {
-				if seen[n] {
-					continue
-				}
-				seen[n] = true
-				info, _ := metric.Describe(n)
-				fmt.Fprintf(w, "| `%s` | %s |", n, info.Direction)
-				for _, r := range wrows {
-					s, ok := r.Metrics[n]
-					switch {
-					case ok:
-						cell := metric.Format(s.Median, info.Unit) + " " + pctRange(s)
-						if base != nil && r.Backend != base.Backend {
-							if b, ok := base.Metrics[n]; ok && b.Median > 0 && s.Median > 0 && !metric.NoisyBaseline(n) {
-								cell += fmt.Sprintf(" ×%.2f", s.Median/b.Median)
-							}
-						}
-						fmt.Fprintf(w, " %s |", cell)
-					case r.Skipped[n] != "":
-						fmt.Fprintf(w, " n/a: %s |", strings.ReplaceAll(r.Skipped[n], "|", "/"))
-					default:
-						fmt.Fprint(w, " — |")
-					}
-				}
-				fmt.Fprintln(w)
+			if i > 0 {
+				line[0] = "`" + line[0] + "`"
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
+			if i == 0 {
+				fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(line)))
 			}
 		}
 		for _, r := range wrows {

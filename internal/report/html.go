@@ -106,19 +106,14 @@ func WriteHTML(w io.Writer, run *result.Run) error {
 	var all []chartSpec
 	var scaleRows []Row
 	for _, wl := range run.Config.Workloads {
-		var wrows []Row
-		for _, r := range rows {
-			if r.Workload == wl {
-				wrows = append(wrows, r)
-			}
-		}
+		wrows := byWorkload(rows, wl)
 		if len(wrows) == 0 {
 			continue
 		}
 		if strings.HasPrefix(wl, string(suite.Scale)+"-x") {
 			scaleRows = append(scaleRows, wrows...)
 		}
-		sec := htmlSection{Name: wl, Table: htmlTable(wrows)}
+		sec := htmlSection{Name: wl, Table: tableCells(wrows)}
 		for i, n := range sectionMetrics(wrows) {
 			sec.Charts = append(sec.Charts, rangeChart(fmt.Sprintf("c-%s-%d", wl, i), wrows, n))
 		}
@@ -328,9 +323,11 @@ func densityCharts(run *result.Run) []chartSpec {
 	return []chartSpec{mem, lat}
 }
 
-// htmlTable is the workload's table: medians with the CI half-width and
-// the ratio to the native baseline, n/a with the reason, per backend.
-func htmlTable(rows []Row) [][]string {
+// tableCells is a workload's table for documents (Markdown, HTML): a
+// header, then per metric its direction and per backend the median with
+// the CI half-width and the ratio to the native baseline, or n/a with the
+// reason.
+func tableCells(rows []Row) [][]string {
 	head := []string{"metric", "better"}
 	for _, r := range rows {
 		head = append(head, label(r))

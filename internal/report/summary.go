@@ -95,3 +95,14 @@ func Summarize(run *result.Run, cfg stats.Config) []Row {
 
 // DefaultStats are the statistics settings reports use.
 func DefaultStats() stats.Config { return stats.DefaultConfig }
+
+// byWorkload returns the rows of one workload, in their order.
+func byWorkload(rows []Row, workload string) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Workload == workload {
+			out = append(out, r)
+		}
+	}
+	return out
+}

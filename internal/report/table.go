@@ -30,12 +30,7 @@ func WriteText(w io.Writer, run *result.Run) error {
 	fmt.Fprintf(tw, "host: %s · %d CPUs · kernel %s · cgroups %s\n\n", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout)
 
 	for _, wl := range run.Config.Workloads {
-		var wrows []Row
-		for _, r := range rows {
-			if r.Workload == wl {
-				wrows = append(wrows, r)
-			}
-		}
+		wrows := byWorkload(rows, wl)
 		if len(wrows) == 0 {
 			continue
 		}
