@@ -90,9 +90,19 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	}
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000",
 		"--user-data-dir=" + filepath.Join(dir, "profile")}
-	dom, err := exec.Command(browser, append(args, "--dump-dom", "file://"+page)...).Output()
+	// --enable-logging=stderr prints every console message as a
+	// "CONSOLE" line: the page must print none (no error, no warning).
+	dump := exec.Command(browser, append(args, "--enable-logging=stderr", "--v=0", "--dump-dom", "file://"+page)...)
+	var stderr bytes.Buffer
+	dump.Stderr = &stderr
+	dom, err := dump.Output()
 	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
+		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.String())
+	}
+	for line := range strings.SplitSeq(stderr.String(), "\n") {
+		if strings.Contains(line, ":CONSOLE") {
+			t.Errorf("browser console: %s", line)
+		}
 	}
 	m := regexp.MustCompile(`data-charts-rendered="(\d+)" data-charts-total="(\d+)"`).FindSubmatch(dom)
 	if m == nil {
