@@ -71,16 +71,15 @@ func Runs(old, new []*result.Run, o Options) []Change {
 		sorted = append(sorted, k)
 	}
 	slices.SortFunc(sorted, func(x, y key) int {
-		return cmp.Or(cmp.Compare(x.workload, y.workload), cmp.Compare(x.backend, y.backend), cmp.Compare(x.metric, y.metric))
+		return cmp.Or(cmp.Compare(x.workload, y.workload), cmp.Compare(x.backend, y.backend), cmp.Compare(x.accel, y.accel), cmp.Compare(x.metric, y.metric))
 	})
 	thr := benchmath.DefaultThresholds
 	thr.CompareAlpha = o.Alpha
 	var out []Change
 	for _, k := range sorted {
 		info, _ := metric.Describe(k.metric)
-		c := Change{Backend: backend.Name(k.backend), Workload: k.workload, Metric: k.metric, Unit: info.Unit, Better: info.Direction,
+		c := Change{Backend: backend.Name(k.backend), Accel: k.accel, Workload: k.workload, Metric: k.metric, Unit: info.Unit, Better: info.Direction,
 			Old: a[k].values, New: b[k].values, P: math.NaN()}
-		c.Accel = cmp.Or(a[k].accel, b[k].accel)
 		c.OldMedian, c.NewMedian = stats.Quantile(c.Old, 0.5), stats.Quantile(c.New, 0.5)
 		switch {
 		case len(c.Old) == 0:
@@ -130,25 +129,29 @@ func minP(n1, n2 int) float64 {
 	return math.Min(1, 2/c)
 }
 
-// Regressions are the changes that got worse.
+// Regressions are the changes that got worse, and what OLD measured that
+// NEW no longer does (a backend that stopped working, samples that now
+// all fail): a regression check must not pass because a figure vanished.
 func Regressions(cs []Change) []Change {
 	var out []Change
 	for _, c := range cs {
-		if c.Verdict == Worse {
+		if c.Verdict == Worse || c.Verdict == Missing+"old" {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
+// key separates acceleration modes: an emulated (TCG) sample never pools
+// with, or is compared to, a hardware-accelerated one.
 type key struct {
 	workload, backend string
+	accel             backend.Accel
 	metric            metric.Name
 }
 
 type side struct {
 	values []float64
-	accel  backend.Accel
 }
 
 // collect gathers every measured value (warm-ups and failed samples
@@ -161,10 +164,9 @@ func collect(runs []*result.Run) map[key]side {
 				continue
 			}
 			for _, m := range s.Metrics {
-				k := key{s.Workload, string(s.Backend), m.Name}
+				k := key{s.Workload, string(s.Backend), s.Accel, m.Name}
 				sd := out[k]
 				sd.values = append(sd.values, m.Value)
-				sd.accel = s.Accel
 				out[k] = sd
 			}
 		}

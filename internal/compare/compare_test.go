@@ -93,6 +93,11 @@ func TestPoolsRunsPerSide(t *testing.T) {
 	if len(Regressions(cs)) != 1 {
 		t.Errorf("Regressions = %v", Regressions(cs))
 	}
+	// A figure that NEW no longer has is a regression too.
+	gone := Runs([]*result.Run{a1}, []*result.Run{{}}, Defaults)
+	if len(Regressions(gone)) != 1 {
+		t.Errorf("a metric missing from NEW: Regressions = %v", Regressions(gone))
+	}
 	var out strings.Builder
 	if err := WriteText(&out, cs, []string{`kernel: "a" → "b"`}, Defaults); err != nil {
 		t.Fatal(err)

@@ -32,20 +32,31 @@ func PSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("pss of %d: no Pss line in smaps_rollup", pid)
 }
 
-// SumPSS adds the PSS of pids; a process that exited meanwhile counts 0.
+// SumPSS adds the PSS of pids; a process that exited meanwhile, or is a
+// zombie (its smaps cannot be read), counts 0.
 func SumPSS(pids []int) (int64, error) {
 	var sum int64
 	for _, pid := range pids {
 		p, err := PSS(pid)
 		if err != nil {
-			if _, serr := os.Stat(fmt.Sprintf("/proc/%d", pid)); serr != nil {
-				continue // gone
+			if exited(pid) {
+				continue
 			}
 			return 0, err
 		}
 		sum += p
 	}
 	return sum, nil
+}
+
+// exited reports a process that is gone or a zombie.
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 // LargeMappingsPSS is the PSS, in bytes, of pid's mappings of at least

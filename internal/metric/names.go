@@ -36,7 +36,7 @@ const (
 	DensityInstances       Name = "density.instances" // idle sandboxes running when the run stopped
 	DensityPSSPerInstance  Name = "density.pss_per_instance"
 	DensityMemPerInstance  Name = "density.memavail_per_instance"
-	DensityLastBatchLaunch Name = "density.last_batch_p50" // median launch time in the last full batch
+	DensityLastBatchLaunch Name = "density.last_batch_p50" // median launch time in the last batch
 )
 
 // Workload metrics, measured by the agent inside the sandbox.
@@ -78,8 +78,8 @@ var known = map[Name]Info{
 	ScaleInstanceP50:       {ScaleInstanceP50, Seconds, LowerIsBetter, "median cold start of the N sandboxes launched at once"},
 	ScaleInstanceP95:       {ScaleInstanceP95, Seconds, LowerIsBetter, "95th percentile cold start of the N sandboxes launched at once"},
 	ScaleInstanceP99:       {ScaleInstanceP99, Seconds, LowerIsBetter, "99th percentile cold start of the N sandboxes launched at once"},
-	ScaleAllReady:          {ScaleAllReady, Seconds, LowerIsBetter, "first launch call until the last of the N sandboxes is ready"},
-	ScaleLaunchRate:        {ScaleLaunchRate, OpsPerSec, HigherIsBetter, "sandboxes launched to ready per second (N / all_ready)"},
+	ScaleAllReady:          {ScaleAllReady, Seconds, LowerIsBetter, "first launch call until the last ready frame of the sandboxes that became ready"},
+	ScaleLaunchRate:        {ScaleLaunchRate, OpsPerSec, HigherIsBetter, "sandboxes launched to ready per second (ready ones / all_ready)"},
 	ScaleFailed:            {ScaleFailed, Count, LowerIsBetter, "sandboxes of the N that did not become ready (errors are in the sample)"},
 	ScalePSSPerInstance:    {ScalePSSPerInstance, Bytes, LowerIsBetter, "summed PSS of every host process of the sandboxes (agent, runtime, shim, gofer, sentry, VMM) / N, all idle"},
 	ScaleMemAvailPerInst:   {ScaleMemAvailPerInst, Bytes, LowerIsBetter, "drop in the host's MemAvailable / N with the N sandboxes idle (includes kernel memory: page tables, cgroups, namespaces)"},

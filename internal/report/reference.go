@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/isobench/isobench/internal/backend"
@@ -20,7 +21,7 @@ var referenceJSON []byte
 type reference struct {
 	Source    string            `json:"source"`
 	Hardware  string            `json:"hardware"`
-	Platforms map[string]string `json:"platforms"` // their platform → our backend name or kind
+	Platforms map[string]string `json:"platforms"` // their platform → "our backend|its kind"
 	Tests     []referenceTest   `json:"tests"`
 }
 
@@ -52,7 +53,7 @@ type referenceRow struct {
 
 // referenceRows pairs each published test and platform with the matching
 // backend of this run: the platform's backend by name, else the first
-// measured backend of its kind; the ratios are to bare metal (theirs) and
+// measured backend of the same kind; the ratios are to bare metal (theirs) and
 // to the native process (ours).
 func referenceRows(rows []Row) ([]referenceRow, reference, error) {
 	ref, err := loadReference()
@@ -68,10 +69,12 @@ func referenceRows(rows []Row) ([]referenceRow, reference, error) {
 			}
 		}
 		for _, p := range []string{"kvm", "firecracker", "docker", "gvisor"} {
-			want := ref.Platforms[p]
-			i := slices.IndexFunc(rows, func(r Row) bool { return r.Workload == t.Workload && string(r.Backend) == want })
+			// "docker|container": the backend of that name, else the
+			// first measured backend of that kind.
+			name, kind, _ := strings.Cut(ref.Platforms[p], "|")
+			i := slices.IndexFunc(rows, func(r Row) bool { return r.Workload == t.Workload && string(r.Backend) == name })
 			if i < 0 {
-				i = slices.IndexFunc(rows, func(r Row) bool { return r.Workload == t.Workload && string(r.Kind) == want })
+				i = slices.IndexFunc(rows, func(r Row) bool { return r.Workload == t.Workload && string(r.Kind) == kind })
 			}
 			if i < 0 {
 				continue

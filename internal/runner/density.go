@@ -90,6 +90,9 @@ func measureDensity(ctx context.Context, b backend.Backend, w suite.Workload, id
 			cold = append(cold, d.Seconds())
 		}
 		mem := measureIdle(context.WithoutCancel(ctx), info, live, limits)
+		if mem.err != nil {
+			s.Error = joinMsg(s.Error, fmt.Sprintf("memory at %d sandboxes: %v", len(live), mem.err))
+		}
 		avail, _ := p.memAvailable()
 		point = result.DensityPoint{Instances: len(live), MemUsed: memStart - avail, PSS: mem.pss, Failed: failed}
 		if len(cold) > 0 {

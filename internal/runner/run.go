@@ -162,7 +162,7 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 		if sw, ok := b.(backend.Sweeper); ok {
 			ids, err := sw.Sweep(cctx)
 			for _, id := range ids {
-				leaks = append(leaks, fmt.Sprintf("%s container %s (force-deleted by the end-of-run sweep)", b.Name(), id))
+				leaks = append(leaks, fmt.Sprintf("%s: %s (force-deleted by the end-of-run sweep)", b.Name(), id))
 			}
 			if err != nil {
 				run.Warnings = append(run.Warnings, "cleanup: "+err.Error())

@@ -39,8 +39,9 @@ func scaleSkip(info backend.Info, n int, limits backend.Limits) string {
 
 // measureScale launches w.Concurrency sandboxes at once, waits for every
 // one, measures their memory while all are idle, and tears them all down.
-// Instances that fail are recorded with their error; the sample fails only
-// when none became ready.
+// Instances that fail to launch are recorded with their error and the
+// sample still counts; it fails when none became ready or a teardown
+// failed. Memory that cannot be read is n/a with the reason.
 func measureScale(ctx context.Context, b backend.Backend, w suite.Workload, idPrefix string, limits backend.Limits, timeout time.Duration) (result.Sample, bool) {
 	info := b.Info()
 	n := w.Concurrency
@@ -53,11 +54,11 @@ func measureScale(ctx context.Context, b backend.Backend, w suite.Workload, idPr
 	memBefore, _ := hostmem.MemAvailable()
 	watch := watchHarness()
 	sbs, errs := launchMany(sctx, b, idPrefix, 0, n, limits)
-	allReady := time.Since(s.Start)
 	harnessCPU, harnessRSS := watch.stop()
 
 	var live []backend.Sandbox
 	var cold []float64
+	var lastReady time.Time // of the ready ones: failures may run to the timeout
 	for k, sb := range sbs {
 		inst := result.Instance{}
 		if errs[k] != nil {
@@ -67,9 +68,13 @@ func measureScale(ctx context.Context, b backend.Backend, w suite.Workload, idPr
 			d, _ := sb.Timeline().Since(backend.PhaseReady)
 			inst.ColdStart = d.Seconds()
 			cold = append(cold, inst.ColdStart)
+			if at := sb.Timeline().Launch().Add(d); at.After(lastReady) {
+				lastReady = at
+			}
 		}
 		s.Instances = append(s.Instances, inst)
 	}
+	allReady := lastReady.Sub(s.Start)
 	mem := measureIdle(context.WithoutCancel(ctx), info, live, limits)
 	memAfter, _ := hostmem.MemAvailable()
 	closeErr := closeAll(ctx, live)
@@ -93,16 +98,17 @@ func measureScale(ctx context.Context, b backend.Backend, w suite.Workload, idPr
 	add(metric.ScaleAllReady, metric.Seconds, allReady.Seconds())
 	add(metric.ScaleLaunchRate, metric.OpsPerSec, float64(len(live))/allReady.Seconds())
 	add(metric.ScaleFailed, metric.Count, float64(n-len(live)))
-	add(metric.ScalePSSPerInstance, metric.Bytes, per(mem.pss))
-	add(metric.ScaleMemAvailPerInst, metric.Bytes, per(memBefore-memAfter))
-	if mem.guestRAM > 0 {
-		add(metric.ScaleVMMOverhead, metric.Bytes, per(mem.pss-mem.guestRAM))
+	if mem.err != nil {
+		s.Skipped = map[metric.Name]string{metric.ScalePSSPerInstance: "cannot read the sandboxes' memory: " + mem.err.Error()}
+	} else {
+		add(metric.ScalePSSPerInstance, metric.Bytes, per(mem.pss))
+		if mem.guestRAM > 0 {
+			add(metric.ScaleVMMOverhead, metric.Bytes, per(mem.pss-mem.guestRAM))
+		}
 	}
+	add(metric.ScaleMemAvailPerInst, metric.Bytes, per(memBefore-memAfter))
 	add(metric.ScaleHarnessCPU, metric.Dimensionless, harnessCPU)
 	add(metric.ScaleHarnessRSS, metric.Bytes, float64(harnessRSS))
-	if mem.err != nil {
-		s.Error = joinMsg(s.Error, "memory: "+mem.err.Error())
-	}
 	return s, false
 }
 

@@ -46,26 +46,21 @@ const maxAPIVersion = "1.51"
 // DefaultHost is the daemon's socket when DOCKER_HOST is unset.
 const DefaultHost = "unix:///var/run/docker.sock"
 
-// NewClient connects to DOCKER_HOST (or the default socket). TLS is not
-// supported: a daemon reached over TLS needs the docker CLI's context.
+// NewClient connects to DOCKER_HOST (or the default socket): a local
+// daemon's unix socket.
 func NewClient() (*Client, error) {
 	host := os.Getenv("DOCKER_HOST")
 	if host == "" {
 		host = DefaultHost
 	}
-	if os.Getenv("DOCKER_TLS_VERIFY") != "" {
-		return nil, errors.New("DOCKER_TLS_VERIFY is set: isobench talks to the daemon without TLS; use its unix socket (DOCKER_HOST=unix:///var/run/docker.sock)")
-	}
 	c := &Client{host: host}
 	scheme, addr, _ := strings.Cut(host, "://")
-	switch scheme {
-	case "unix": // a path, taken as it is (it may hold '#' or '?')
-		c.network, c.addr = "unix", addr
-	case "tcp", "http":
-		c.network, c.addr = "tcp", strings.TrimSuffix(addr, "/")
-	default:
-		return nil, fmt.Errorf("DOCKER_HOST %q: scheme %q is not supported; use unix:// or tcp://", host, scheme)
+	if scheme != "unix" {
+		// The sandboxes' processes, memory and cgroups are read from this
+		// host's /proc: the daemon must run here.
+		return nil, fmt.Errorf("DOCKER_HOST %q: only a local daemon's unix socket is supported (unix:///var/run/docker.sock): isobench reads the containers' processes and memory from this host", host)
 	}
+	c.network, c.addr = "unix", addr // a path, taken as it is (it may hold '#' or '?')
 	c.http = &http.Client{Transport: &http.Transport{
 		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
 		MaxIdleConnsPerHost: 16,
@@ -218,7 +213,8 @@ type Version struct {
 
 func (c *Client) Version(ctx context.Context) (Version, error) {
 	var v Version
-	return v, c.do(ctx, http.MethodGet, "/version", nil, nil, &v)
+	err := c.do(ctx, http.MethodGet, "/version", nil, nil, &v)
+	return v, err
 }
 
 // Runtime is one runtime the daemon has registered (daemon.json).
@@ -239,7 +235,8 @@ type Info struct {
 
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	var i Info
-	return i, c.do(ctx, http.MethodGet, "/info", nil, nil, &i)
+	err := c.do(ctx, http.MethodGet, "/info", nil, nil, &i)
+	return i, err
 }
 
 // ImageExists is GET /images/{name}/json.
@@ -286,7 +283,8 @@ type ImageSummary struct {
 // Images lists the images whose reference matches pattern (repo or repo:tag).
 func (c *Client) Images(ctx context.Context, reference string) ([]ImageSummary, error) {
 	var out []ImageSummary
-	return out, c.do(ctx, http.MethodGet, "/images/json", filters("reference", reference), nil, &out)
+	err := c.do(ctx, http.MethodGet, "/images/json", filters("reference", reference), nil, &out)
+	return out, err
 }
 
 // ImageRemove is DELETE /images/{id}.
@@ -379,7 +377,8 @@ func (c *Client) ContainerPID(ctx context.Context, id string) (int, error) {
 			Pid int `json:"Pid"`
 		} `json:"State"`
 	}
-	return out.State.Pid, c.do(ctx, http.MethodGet, "/containers/"+id+"/json", nil, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/containers/"+id+"/json", nil, nil, &out)
+	return out.State.Pid, err
 }
 
 // ContainerSummary is one entry of GET /containers/json.
@@ -394,7 +393,8 @@ func (c *Client) Containers(ctx context.Context, label string) ([]ContainerSumma
 	var out []ContainerSummary
 	q := filters("label", label)
 	q.Set("all", "1")
-	return out, c.do(ctx, http.MethodGet, "/containers/json", q, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/containers/json", q, nil, &out)
+	return out, err
 }
 
 // NetworkCreate is the body of POST /networks/create.
@@ -443,7 +443,8 @@ type NetworkSummary struct {
 // Networks lists the networks with label (k=v).
 func (c *Client) Networks(ctx context.Context, label string) ([]NetworkSummary, error) {
 	var out []NetworkSummary
-	return out, c.do(ctx, http.MethodGet, "/networks", filters("label", label), nil, &out)
+	err := c.do(ctx, http.MethodGet, "/networks", filters("label", label), nil, &out)
+	return out, err
 }
 
 // Attach is POST /containers/{id}/attach with stdin, stdout and stderr
@@ -454,9 +455,12 @@ func (c *Client) Attach(ctx context.Context, id string) (*Attached, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach: %w", err)
 	}
+	// The handshake ends at the context's deadline or cancellation.
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	path := "/v" + c.version + "/containers/" + id + "/attach?stream=1&stdin=1&stdout=1&stderr=1"
 	req := "POST " + path + " HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {

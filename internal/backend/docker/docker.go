@@ -79,13 +79,19 @@ func (f flavor) construct(ctx context.Context, env backend.Env) (backend.Backend
 		api.Close()
 		return nil, err
 	}
-	if err := b.ensureImage(ctx); err != nil {
-		api.Close()
-		return nil, fmt.Errorf("%s: %w", f.name, err)
-	}
-	if err := b.probe(ctx); err != nil {
+	// From here on a failure sweeps: the image, and whatever a probe left.
+	fail := func(err error) (backend.Backend, error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeLimit)
+		_, _ = b.Sweep(sctx)
+		cancel()
 		api.Close()
 		return nil, err
+	}
+	if err := b.ensureImage(ctx); err != nil {
+		return fail(fmt.Errorf("%s: %w", f.name, err))
+	}
+	if err := b.probe(ctx); err != nil {
+		return fail(err)
 	}
 	return b, nil
 }
@@ -157,12 +163,13 @@ func (b *Backend) Info() backend.Info {
 // run's agent image. The runner calls it at the end of every run.
 func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 	label := labelRun + "=" + b.env.RunID
-	list, err := b.api.Containers(ctx, label)
-	if err != nil {
-		return nil, fmt.Errorf("%s: list leftover containers: %w", b.f.name, err)
-	}
 	var ids []string
 	var errs []error
+	// Each step goes on when an earlier one failed.
+	list, err := b.api.Containers(ctx, label)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: list leftover containers: %w", b.f.name, err))
+	}
 	for _, c := range list {
 		// Two backends of one run share the run label; each sweeps its own.
 		if c.Labels[labelBackend] != string(b.f.name) {
@@ -179,7 +186,7 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 	}
 	nets, err := b.api.Networks(ctx, label)
 	if err != nil {
-		return ids, errors.Join(append(errs, fmt.Errorf("%s: list leftover networks: %w", b.f.name, err))...)
+		errs = append(errs, fmt.Errorf("%s: list leftover networks: %w", b.f.name, err))
 	}
 	for _, n := range nets {
 		if n.Labels[labelBackend] != string(b.f.name) {

@@ -78,7 +78,9 @@ func (s *sandbox) launch(ctx context.Context, spec backend.Spec) error {
 	// waits for it. Found off the launch path, so no phase pays for it.
 	s.shim = make(chan int, 1)
 	go func() {
-		_, shim, _ := b.processes(context.WithoutCancel(ctx), s.cid)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeLimit)
+		defer cancel()
+		_, shim, _ := b.processes(pctx, s.cid)
 		s.shim <- shim
 	}()
 	return nil

@@ -63,10 +63,10 @@ const drainGrace = time.Second
 // The VMM gets its own process group, which is killed when it exits.
 func Start(cmd *exec.Cmd, console Console) (*Process, error) {
 	var (
-		childIn, childOut *os.File  // the VMM's ends
-		toGuest           *os.File  // our write end
-		fromGuest         io.Reader // our read end
-		closer            *os.File  // closed once the VMM is gone
+		childIn, childOut *os.File       // the VMM's ends
+		toGuest           io.WriteCloser // our write end
+		fromGuest         io.Reader      // our read end
+		closer            *os.File       // closed once the VMM is gone
 	)
 	switch console {
 	case ConsoleTerminal:
@@ -80,7 +80,10 @@ func Start(cmd *exec.Cmd, console Console) (*Process, error) {
 			slave.Close()
 			return nil, fmt.Errorf("console terminal raw mode: %w", err)
 		}
-		childIn, childOut, toGuest, fromGuest, closer = slave, slave, master, terminalReader{master}, master
+		// The master is one file for both directions: closing it after
+		// the exit request (as a pipe's write end is) would hang up the
+		// terminal and drop the request unread. It is closed in wait().
+		childIn, childOut, toGuest, fromGuest, closer = slave, slave, terminalWriter{master}, terminalReader{master}, master
 	default:
 		inR, inW, err := os.Pipe()
 		if err != nil {
@@ -112,6 +115,13 @@ func Start(cmd *exec.Cmd, console Console) (*Process, error) {
 	go p.wait()
 	return p, nil
 }
+
+// terminalWriter writes to a pseudo-terminal's master; Close does nothing
+// (see Start).
+type terminalWriter struct{ f *os.File }
+
+func (w terminalWriter) Write(b []byte) (int, error) { return w.f.Write(b) }
+func (w terminalWriter) Close() error                { return nil }
 
 // terminalReader reads a pseudo-terminal's master, whose reads fail with
 // EIO, not EOF, once the other side is closed.

@@ -123,3 +123,30 @@ func TestConsoleCarriesFramesBothWays(t *testing.T) {
 		})
 	}
 }
+
+// The agent's exit request reaches the guest on both consoles, and the
+// VMM's exit ends the connection: Exit returns without waiting out its
+// grace.
+func TestExitRequestReachesTheGuest(t *testing.T) {
+	for _, console := range []Console{ConsolePipe, ConsoleTerminal} {
+		// The "VMM" answers ready, then exits once a line (the exit
+		// request) arrives.
+		script := `echo '@isobench1 {"v":1,"type":"ready","ready":{"pid":1}}'; read line; case "$line" in *exit*) exit 0;; esac; exit 5`
+		p, err := Start(exec.Command("sh", "-c", script), console)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		if _, err := p.Conn().WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := p.Stop(ctx, true, nil); err != nil {
+			t.Errorf("console %d: Stop after the exit request: %v", console, err)
+		}
+		cancel()
+		if ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ws.ExitStatus() != 0 || time.Since(start) > 3*time.Second {
+			t.Errorf("console %d: VMM exited %d after %s; want 0 at once (the request arrived)", console, ws.ExitStatus(), time.Since(start))
+		}
+	}
+}
