@@ -173,6 +173,9 @@ func Evaluate(runs []*result.Run, p Profile) ([]Score, error) {
 	medians := map[string]map[backend.Name]float64{} // criterion → backend → median
 	skipped := map[string]map[backend.Name]string{}
 	var order []backend.Name
+	// Several runs are pooled into one, so that medians are of all their
+	// samples, not the last run's.
+	pooled := &result.Run{}
 	for _, run := range runs {
 		for _, b := range run.Backends {
 			// The native process is the baseline, not an isolation option:
@@ -180,27 +183,29 @@ func Evaluate(runs []*result.Run, p Profile) ([]Score, error) {
 			if b.Available && b.Kind != backend.KindProcess && !slices.Contains(order, b.Name) {
 				order = append(order, b.Name)
 				records[b.Name] = b
+				pooled.Backends = append(pooled.Backends, b)
 			}
 		}
-		for _, row := range report.Summarize(run, stats.DefaultConfig) {
-			if row.Kind == backend.KindProcess {
+		pooled.Samples = append(pooled.Samples, run.Samples...)
+	}
+	for _, row := range report.Summarize(pooled, stats.DefaultConfig) {
+		if row.Kind == backend.KindProcess || records[row.Backend].Name == "" {
+			continue
+		}
+		for _, c := range p.Criteria {
+			if c.Metric == "" || row.Workload != c.Workload {
 				continue
 			}
-			for _, c := range p.Criteria {
-				if c.Metric == "" || row.Workload != c.Workload {
-					continue
-				}
-				k := c.String()
-				if medians[k] == nil {
-					medians[k], skipped[k] = map[backend.Name]float64{}, map[backend.Name]string{}
-				}
-				if s, ok := row.Metrics[c.Metric]; ok && s.N > 0 {
-					medians[k][row.Backend] = s.Median
-				} else if why := row.Skipped[c.Metric]; why != "" {
-					skipped[k][row.Backend] = "n/a: " + why
-				} else if row.Failed > 0 {
-					skipped[k][row.Backend] = fmt.Sprintf("failed (%d of %d samples)", row.Failed, row.Samples)
-				}
+			k := c.String()
+			if medians[k] == nil {
+				medians[k], skipped[k] = map[backend.Name]float64{}, map[backend.Name]string{}
+			}
+			if s, ok := row.Metrics[c.Metric]; ok && s.N > 0 {
+				medians[k][row.Backend] = s.Median
+			} else if why := row.Skipped[c.Metric]; why != "" {
+				skipped[k][row.Backend] = "n/a: " + why
+			} else if row.Failed > 0 {
+				skipped[k][row.Backend] = fmt.Sprintf("failed (%d of %d samples)", row.Failed, row.Samples)
 			}
 		}
 	}

@@ -103,3 +103,28 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("unknown profile: %v", err)
 	}
 }
+
+// Several results files are pooled: the median is of all their samples.
+func TestEvaluatePoolsRuns(t *testing.T) {
+	p, err := ParseProfile([]byte("name: t\ncriteria:\n  - {metric: coldstart, workload: coldstart, weight: 1}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := evalRun(), evalRun()
+	for i := range b.Samples {
+		if b.Samples[i].Backend == "runc" {
+			b.Samples[i].Metrics[0].Value = 0.3 // runc slower in the second run
+		}
+	}
+	scores, err := Evaluate([]*result.Run{a, b}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		// Six samples at 100 ms and six at 300 ms: the pooled median is
+		// 200 ms (one run's median alone would be 100 or 300).
+		if s.Backend == "runc" && !strings.Contains(s.Parts[0].Why, "200 ms") {
+			t.Errorf("runc pooled median: %s", s.Parts[0].Why)
+		}
+	}
+}

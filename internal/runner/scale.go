@@ -129,13 +129,23 @@ func launchMany(ctx context.Context, b backend.Backend, idPrefix string, first, 
 	return sbs, errs
 }
 
-// closeAll tears sandboxes down, all at once, each with its own bounded
-// teardown; it returns every error.
+// maxParallelTeardown bounds how many sandboxes are torn down at once: a
+// density run may end with thousands, whose teardowns at once would time
+// out against each other.
+const maxParallelTeardown = 32
+
+// closeAll tears sandboxes down, up to maxParallelTeardown at once, each
+// with its own bounded teardown; it returns every error.
 func closeAll(ctx context.Context, sbs []backend.Sandbox) error {
 	errs := make([]error, len(sbs))
+	slots := make(chan struct{}, maxParallelTeardown)
 	var wg sync.WaitGroup
 	for k, sb := range sbs {
-		wg.Go(func() { errs[k] = sb.Close(context.WithoutCancel(ctx)) })
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs[k] = sb.Close(context.WithoutCancel(ctx))
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
