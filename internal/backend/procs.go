@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/hostmem"
 )
 
 // ProcessesMentioning lists the processes (other than this one) whose
@@ -62,17 +64,11 @@ func MainFirst(main int, all []int) []int {
 // whoever reaps it is not isobench), polling for at most limit.
 func WaitGone(pid int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
-	for {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil {
-			return true
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
-			return true
-		}
+	for !hostmem.Exited(pid) {
 		if time.Now().After(deadline) {
 			return false
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return true
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -122,13 +123,13 @@ type fact struct {
 	Why   string  `yaml:"why"`
 }
 
-func properties() (map[string]map[string]fact, error) {
+var properties = sync.OnceValues(func() (map[string]map[string]fact, error) {
 	var props map[string]map[string]fact
 	if err := yaml.Unmarshal(propertiesYAML, &props); err != nil {
 		return nil, fmt.Errorf("built-in properties: %w", err)
 	}
 	return props, nil
-}
+})
 
 func propertyNames(props map[string]map[string]fact) []string {
 	names := []string{Snapshot}

@@ -39,7 +39,7 @@ func SumPSS(pids []int) (int64, error) {
 	for _, pid := range pids {
 		p, err := PSS(pid)
 		if err != nil {
-			if exited(pid) {
+			if Exited(pid) {
 				continue
 			}
 			return 0, err
@@ -47,16 +47,6 @@ func SumPSS(pids []int) (int64, error) {
 		sum += p
 	}
 	return sum, nil
-}
-
-// exited reports a process that is gone or a zombie.
-func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 // LargeMappingsPSS is the PSS, in bytes, of pid's mappings of at least
@@ -151,22 +141,35 @@ func WithDescendants(pids ...int) []int {
 	return out
 }
 
-// PPID is a process's parent, from /proc/PID/stat (whose second field, the
-// command name, may itself hold spaces and parentheses).
+// PPID is a process's parent.
 func PPID(pid int) (int, error) {
+	_, ppid, err := stat(pid)
+	return ppid, err
+}
+
+// Exited reports a process that is gone or a zombie (whoever reaps it).
+func Exited(pid int) bool {
+	state, _, err := stat(pid)
+	return err != nil || state == 'Z' || state == 'X'
+}
+
+// stat reads a process's state and parent from /proc/PID/stat, whose
+// second field, the command name, may itself hold spaces and parentheses.
+func stat(pid int) (state byte, ppid int, err error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("stat of %d: malformed", pid)
+		return 0, 0, fmt.Errorf("stat of %d: malformed", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("stat of %d: malformed", pid)
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, fmt.Errorf("stat of %d: malformed", pid)
 	}
-	return strconv.Atoi(f[1])
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], ppid, err
 }
 
 // RSS is a process's resident set size in bytes, from /proc/PID/statm.

@@ -96,7 +96,7 @@ type htmlPage struct {
 func WriteHTML(w io.Writer, run *result.Run) error {
 	rows := Summarize(run, stats.DefaultConfig)
 	p := htmlPage{Run: run, ChartJS: template.JS(chartJS), ReportJS: template.JS(reportJS),
-		Host:    fmt.Sprintf("%s · %d CPUs · kernel %s · cgroups %s", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout),
+		Host:    hostLine(run),
 		Limits:  fmt.Sprintf("%.4g CPU, %s per sandbox · %d reps + %d warm-up, interleaved", run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup),
 		Command: strings.Join(run.Command, " ")}
 	for _, b := range run.Backends {

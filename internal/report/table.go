@@ -27,7 +27,7 @@ func WriteText(w io.Writer, run *result.Run) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "isobench %s · run %s · %s · limits %.4g CPU, %s per sandbox · %d reps + %d warm-up, interleaved · OCI launch %s\n",
 		run.Isobench.Version, run.ID, run.Status, run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup, run.Config.LaunchMode)
-	fmt.Fprintf(tw, "host: %s · %d CPUs · kernel %s · cgroups %s\n\n", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout)
+	fmt.Fprintf(tw, "host: %s\n\n", hostLine(run))
 
 	for _, wl := range run.Config.Workloads {
 		wrows := byWorkload(rows, wl)
@@ -221,15 +221,17 @@ func formatBytes(b int64) string {
 	}
 }
 
+// hostLine summarises the host: CPU, CPU count, kernel, cgroup layout.
+func hostLine(run *result.Run) string {
+	return fmt.Sprintf("%s · %d CPUs · kernel %s · cgroups %s", run.Host.CPUModel, run.Host.CPUs, firstField(run.Host.Kernel), run.Host.CgroupLayout)
+}
+
 func firstField(s string) string {
 	if f := strings.Fields(s); len(f) > 0 {
 		return f[0]
 	}
 	return s
 }
-
-// WriteTextFile writes the terminal summary to path (atomically).
-func WriteTextFile(path string, run *result.Run) error { return WriteFile(path, run, "text") }
 
 // WriteFile writes run in format to path atomically (a temp file renamed),
 // so a reader never sees half a report.

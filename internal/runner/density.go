@@ -120,3 +120,11 @@ func measureDensity(ctx context.Context, b backend.Backend, w suite.Workload, id
 	}
 	return s, false
 }
+
+// joinMsg appends b to the message a, "; "-separated.
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

@@ -232,10 +232,3 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-func joinMsg(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}

@@ -274,19 +274,6 @@ func (c *Client) ImageImport(ctx context.Context, tarball io.Reader, repo, tag s
 	}
 }
 
-// ImageSummary is one entry of GET /images/json.
-type ImageSummary struct {
-	ID       string   `json:"Id"`
-	RepoTags []string `json:"RepoTags"`
-}
-
-// Images lists the images whose reference matches pattern (repo or repo:tag).
-func (c *Client) Images(ctx context.Context, reference string) ([]ImageSummary, error) {
-	var out []ImageSummary
-	err := c.do(ctx, http.MethodGet, "/images/json", filters("reference", reference), nil, &out)
-	return out, err
-}
-
 // ImageRemove is DELETE /images/{id}.
 func (c *Client) ImageRemove(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/images/"+id, nil, nil, nil)
