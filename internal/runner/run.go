@@ -260,30 +260,32 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 				return fmt.Errorf("scratch volume: %w", err)
 			}
 		}
+		b := byName[c.Backend]
 		var sample result.Sample
 		interrupted := false
-		if why := byName[c.Backend].Info().Missing(spec); why != "" {
-			sample = skippedSample(byName[c.Backend], w, why)
-		} else if w.Concurrency > 0 {
-			sample, interrupted = measureScale(ctx, byName[c.Backend], w, spec.ID, s.Limits, s.Timeout)
-		} else if w.Density {
-			sample, interrupted = measureDensity(ctx, byName[c.Backend], w, spec.ID, s.Limits,
+		switch why := b.Info().Missing(spec); {
+		case why != "":
+			sample = skippedSample(b, w, why)
+		case w.Concurrency > 0:
+			sample, interrupted = measureScale(ctx, b, w, spec.ID, s.Limits, s.Timeout)
+		case w.Density:
+			sample, interrupted = measureDensity(ctx, b, w, spec.ID, s.Limits,
 				densityPlan{batch: s.DensityBatch, max: s.DensityMax, budget: s.MemoryBudget, timeout: s.Timeout})
-		} else if w.Restore {
-			launch, skip, err := snaps.launcher(ctx, byName[c.Backend])
+		case w.Restore:
+			launch, skip, err := snaps.launcher(ctx, b)
 			switch {
 			case ctx.Err() != nil:
 				interrupted = true
 			case skip != "":
-				sample = skippedSample(byName[c.Backend], w, skip)
+				sample = skippedSample(b, w, skip)
 			case err != nil:
-				info := byName[c.Backend].Info()
+				info := b.Info()
 				sample = result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now(), Error: err.Error()}
 			default:
-				sample, interrupted = measure(ctx, byName[c.Backend], w, spec, s.Timeout, launch)
+				sample, interrupted = measure(ctx, b, w, spec, s.Timeout, launch)
 			}
-		} else {
-			sample, interrupted = measure(ctx, byName[c.Backend], w, spec, s.Timeout, nil)
+		default:
+			sample, interrupted = measure(ctx, b, w, spec, s.Timeout, nil)
 		}
 		if spec.Scratch != "" {
 			if err := os.RemoveAll(spec.Scratch); err != nil {
