@@ -2,7 +2,9 @@ package vmm
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,20 +17,27 @@ import (
 // A VMM that never answers is stopped with SIGKILL, and whatever it
 // started in its process group goes with it.
 func TestStopKillsTheVMMAndItsGroup(t *testing.T) {
-	// The "VMM" starts a helper in its group and prints the helper's pid.
-	cmd := exec.Command("sh", "-c", `sleep 600 & echo $!; wait`)
+	// The "VMM" starts a helper in its group and writes the helper's pid to
+	// a file (its console is the agent connection's to read).
+	pidFile := filepath.Join(t.TempDir(), "helper.pid")
+	cmd := exec.Command("sh", "-c", `sleep 600 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile)
 	p, err := Start(cmd, ConsolePipe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
-	n, err := p.console.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	helper, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
-	if err != nil {
-		t.Fatalf("helper pid %q: %v", buf[:n], err)
+	var helper int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err := os.ReadFile(pidFile)
+		if err == nil {
+			if helper, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+				t.Fatalf("helper pid %q: %v", b, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the VMM did not start its helper")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Stop(t.Context(), false, nil) }()
