@@ -12,6 +12,12 @@ if [[ $(id -u) -eq 0 ]]; then
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
 			echo "test: chromium could not be installed; the HTML rendering test will skip" >&2
 	fi
+	# Test-only: the grader's PostgreSQL store is tested against a private
+	# server (initdb in a temp dir); the package's own cluster is not used.
+	if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ||
+			echo "test: postgresql could not be installed; the grader's PostgreSQL tests will fail in CI" >&2
+	fi
 else
 	echo "test: not root: dependencies not installed, integration tests will skip" >&2
 fi

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
@@ -21,7 +23,10 @@ import (
 )
 
 type runOptions struct {
-	suite        suite.Suite
+	suite suite.Suite
+	// graderPrefix starts the grader flags' names ("grader-" on run).
+	graderPrefix string
+	graderOutput string
 	memory       string
 	memoryBudget string
 	history      string
@@ -34,8 +39,7 @@ type runOptions struct {
 }
 
 func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
-	o := &runOptions{suite: suite.Defaults()}
-	d := suite.Defaults()
+	o := &runOptions{suite: suite.Defaults(), graderPrefix: "grader-"}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Measure the selected workloads on the selected backends",
@@ -52,27 +56,7 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 			return runRun(ctx, g, o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringSliceVar(&o.suite.Backends, "backends", nil, "backends to measure, comma-separated (default: every available one; see `isobench backends`)")
-	f.StringSliceVar(&o.suite.Workloads, "workloads", d.Workloads, "workloads to run, comma-separated (valid: "+fmt.Sprint(suite.WorkloadNames())+")")
-	f.IntVar(&o.suite.Reps, "reps", d.Reps, fmt.Sprintf("measured repetitions per backend and workload (--quick: %d)", suite.QuickReps))
-	f.IntVar(&o.suite.Warmup, "warmup", d.Warmup, fmt.Sprintf("warm-up repetitions, not counted (--quick: %d)", suite.QuickWarmup))
-	f.BoolVar(&o.suite.Quick, "quick", false, "a short run: fewer repetitions and smaller workload sizes")
-	f.Float64Var(&o.suite.Limits.CPUs, "cpus", d.Limits.CPUs, "CPU limit of every sandbox (CFS quota), identical for all backends")
-	f.StringVar(&o.memory, "memory", "512MiB", "memory limit of every sandbox, identical for all backends")
-	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample's launch and workload; a sandbox that exceeds it is killed, then removed within its own bounded teardown time")
-	f.StringVar((*string)(&o.suite.LaunchMode), "oci-mode", string(d.LaunchMode), "how OCI runtimes are driven: phased (create, start, delete timed separately, as containerd does) or oneshot (one `run` call, as from a shell)")
-	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
-	f.StringVar(&o.scratch, "scratch", "/var/tmp/isobench", "where scratch volumes for file I/O are created; must be on the disk you want to measure (not tmpfs)")
-	f.StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends; default: Debian's cloud kernel, fetched with apt-get download and cached")
-	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
-	f.StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
-	f.IntSliceVar(&o.suite.Concurrency, "concurrency", d.Concurrency, "levels of the scale workload: sandboxes launched at once per sample")
-	f.IntVar(&o.suite.DensityBatch, "density-batch", d.DensityBatch, "density workload: sandboxes launched per batch")
-	f.IntVar(&o.suite.DensityMax, "density-max", d.DensityMax, "density workload: most sandboxes kept at once")
-	f.StringVar(&o.history, "history", "", "history directory the run is stored in (default $XDG_DATA_HOME/isobench/history)")
-	f.BoolVar(&o.noHistory, "no-history", false, "do not store the run in the history")
-	f.StringVar(&o.memoryBudget, "memory-budget", "", "density workload: host memory the idle sandboxes may take (default: half of MemAvailable at its start)")
+	addRunFlags(cmd.Flags(), o, true)
 	return cmd
 }
 
@@ -108,6 +92,18 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 	}
 	if err := o.suite.Validate(); err != nil {
 		return usagef("--%v", err)
+	}
+	if o.graderOutput != "" {
+		n, err := suite.ParseBytes(o.graderOutput)
+		if err != nil {
+			return usagef("--%soutput-limit: %v", o.graderPrefix, err)
+		}
+		o.suite.Grader.OutputLimit = n
+	}
+	if slices.Contains(o.suite.Workloads, string(suite.Grader)) {
+		if err := runner.GraderBench(o.suite).Validate(); err != nil {
+			return usagef("--%s%v", o.graderPrefix, err)
+		}
 	}
 	if !filepath.IsAbs(o.scratch) {
 		abs, err := filepath.Abs(o.scratch)
@@ -172,4 +168,35 @@ func storeInHistory(dir string, run *result.Run) error {
 	}
 	_, err = s.Add(run)
 	return err
+}
+
+// addRunFlags registers the flags of a measuring run; all adds the
+// workload selection and the scale, density and grader settings, which
+// `grader bench` fixes or names differently.
+func addRunFlags(f *pflag.FlagSet, o *runOptions, all bool) {
+	d := suite.Defaults()
+	f.StringSliceVar(&o.suite.Backends, "backends", nil, "backends to measure, comma-separated (default: every available one; see `isobench backends`)")
+	f.IntVar(&o.suite.Reps, "reps", d.Reps, fmt.Sprintf("measured repetitions per backend and workload (--quick: %d)", suite.QuickReps))
+	f.IntVar(&o.suite.Warmup, "warmup", d.Warmup, fmt.Sprintf("warm-up repetitions, not counted (--quick: %d)", suite.QuickWarmup))
+	f.BoolVar(&o.suite.Quick, "quick", false, "a short run: fewer repetitions and smaller workload sizes")
+	f.Float64Var(&o.suite.Limits.CPUs, "cpus", d.Limits.CPUs, "CPU limit of every sandbox (CFS quota), identical for all backends")
+	f.StringVar(&o.memory, "memory", "512MiB", "memory limit of every sandbox, identical for all backends")
+	f.DurationVar(&o.suite.Timeout, "timeout", d.Timeout, "limit for one sample's launch and workload; a sandbox that exceeds it is killed, then removed within its own bounded teardown time")
+	f.StringVar((*string)(&o.suite.LaunchMode), "oci-mode", string(d.LaunchMode), "how OCI runtimes are driven: phased (create, start, delete timed separately, as containerd does) or oneshot (one `run` call, as from a shell)")
+	f.StringVar(&o.out, "out", "", "output directory (default results/<timestamp>); must not already hold results")
+	f.StringVar(&o.scratch, "scratch", "/var/tmp/isobench", "where scratch volumes for file I/O are created; must be on the disk you want to measure (not tmpfs)")
+	f.StringVar(&o.kernel, "kernel", "", "guest kernel (bzImage) for VM backends; default: Debian's cloud kernel, fetched with apt-get download and cached")
+	f.DurationVar(&o.probeTimeout, "probe-timeout", 10*time.Second, "bound on each backend's start probe")
+	f.StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
+	f.StringVar(&o.history, "history", "", "history directory the run is stored in (default $XDG_DATA_HOME/isobench/history)")
+	f.BoolVar(&o.noHistory, "no-history", false, "do not store the run in the history")
+	if !all {
+		return
+	}
+	f.StringSliceVar(&o.suite.Workloads, "workloads", d.Workloads, "workloads to run, comma-separated (valid: "+fmt.Sprint(suite.WorkloadNames())+")")
+	f.IntSliceVar(&o.suite.Concurrency, "concurrency", d.Concurrency, "levels of the scale workload: sandboxes launched at once per sample")
+	f.IntVar(&o.suite.DensityBatch, "density-batch", d.DensityBatch, "density workload: sandboxes launched per batch")
+	f.IntVar(&o.suite.DensityMax, "density-max", d.DensityMax, "density workload: most sandboxes kept at once")
+	f.StringVar(&o.memoryBudget, "memory-budget", "", "density workload: host memory the idle sandboxes may take (default: half of MemAvailable at its start)")
+	addGraderFlags(f, o, "grader-")
 }

@@ -109,7 +109,7 @@ func run(ctx context.Context, req Request) Frame {
 		return Frame{Type: FrameError, Error: fmt.Sprintf("workload %s: %v", req.Workload, err)}
 	}
 	return Frame{Type: FrameResult, Result: &Result{
-		Workload: req.Workload, Metrics: out.Values, Skipped: out.Skipped,
+		Workload: req.Workload, Metrics: out.Values, Skipped: out.Skipped, Log: out.Log,
 		StartUnixNano: start.UnixNano(), EndUnixNano: end.UnixNano(),
 	}}
 }

@@ -11,8 +11,9 @@ import (
 	"sync"
 )
 
-// maxLine bounds one frame; a longer line is noise or a broken agent.
-const maxLine = 1 << 20
+// maxLine bounds one frame; a longer line is noise or a broken agent. A
+// job request carries its files (≤ 4 MiB, base64) and a result its log.
+const maxLine = 8 << 20
 
 // FrameWriter writes prefixed frames; safe for concurrent use.
 type FrameWriter struct {

@@ -75,4 +75,6 @@ type Result struct {
 	Skipped       map[metric.Name]string `json:"skipped,omitempty"`
 	StartUnixNano int64                  `json:"start_unix_nano"`
 	EndUnixNano   int64                  `json:"end_unix_nano"`
+	// Log is a job's captured output (the exec workload), capped.
+	Log string `json:"log,omitempty"`
 }

@@ -102,6 +102,10 @@ func (i Info) Missing(spec Spec) string {
 type Limits struct {
 	CPUs        float64 `json:"cpus"`
 	MemoryBytes int64   `json:"memory_bytes"`
+	// Pids bounds the tasks in a sandbox (0: no bound beyond the host's),
+	// so that a fork bomb exhausts its sandbox, not the host's pid space.
+	// VMs need none: their guest kernel holds every task.
+	Pids int64 `json:"pids,omitempty"`
 }
 
 // Validate names the offending field.
@@ -118,11 +122,17 @@ func (l Limits) Validate() error {
 	if l.MemoryBytes < 16<<20 {
 		return fmt.Errorf("memory: %d bytes is below the 16 MiB minimum", l.MemoryBytes)
 	}
+	if l.Pids < 0 || l.Pids > 0 && l.Pids < MinPids {
+		return fmt.Errorf("pids: %d is not allowed; use 0 (no limit) or at least %d (the agent and its job need a few)", l.Pids, MinPids)
+	}
 	return nil
 }
 
 // MinCPUs is the smallest CPU limit: a 1 ms quota per 100 ms period.
 const MinCPUs = 0.01
+
+// MinPids is the smallest task limit: the agent's threads and a shell.
+const MinPids = 16
 
 // Spec is what one sandbox is launched with.
 type Spec struct {
@@ -157,6 +167,10 @@ type HostLinker interface {
 // ScratchInSandbox is where container backends mount Spec.Scratch.
 const ScratchInSandbox = "/scratch"
 
+// ImageEnv names, in the agent's environment, the directory that holds
+// Env.Image when it is not the sandbox's root (the native process).
+const ImageEnv = "ISOBENCH_IMAGE"
+
 // RootDirInSandbox is where the fileio workload writes on a container's
 // writable root (Spec.WritableRoot).
 const RootDirInSandbox = "/var/tmp/isobench"
@@ -174,6 +188,12 @@ type Env struct {
 	// ProbeTimeout bounds every availability probe, so a hanging runtime
 	// is reported as unavailable rather than hanging detection.
 	ProbeTimeout time.Duration
+	// Image is a host directory tree (e.g. bin/busybox and bin/sh) added
+	// to every sandbox's root filesystem beside the agent, for workloads
+	// that run tools; "" adds nothing. The native process backend runs on
+	// the host's filesystem and tells the agent where the tree is instead
+	// (ImageEnv).
+	Image string
 	// KernelPath is the guest kernel for VM backends ("" = Debian's cloud
 	// kernel, fetched and cached).
 	KernelPath string

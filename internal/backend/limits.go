@@ -30,6 +30,10 @@ func OCIResources(l Limits) *specs.LinuxResources {
 		CPU:    &specs.LinuxCPU{Period: &period, Quota: &quota},
 		Memory: &specs.LinuxMemory{Limit: &mem},
 	}
+	if l.Pids > 0 {
+		pids := l.Pids
+		r.Pids = &specs.LinuxPids{Limit: &pids}
+	}
 	if swapAccounting() {
 		// memory+swap = memory: the sandbox cannot swap its way past the limit.
 		swap := mem
@@ -106,6 +110,9 @@ func NewCgroup(id string, l Limits) (*Cgroup, error) {
 		if swapAccounting() {
 			writes = append(writes, [2]string{"memory.swap.max", "0"})
 		}
+		if l.Pids > 0 {
+			writes = append(writes, [2]string{"pids.max", strconv.FormatInt(l.Pids, 10)})
+		}
 		for _, w := range writes {
 			if err := writeFile(dir, w[0], w[1]); err != nil {
 				return fail(err)
@@ -133,6 +140,10 @@ func NewCgroup(id string, l Limits) (*Cgroup, error) {
 			err = writeFile(dir, "memory.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10))
 			if err == nil && swapAccounting() {
 				err = writeFile(dir, "memory.memsw.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10))
+			}
+		case "pids":
+			if l.Pids > 0 {
+				err = writeFile(dir, "pids.max", strconv.FormatInt(l.Pids, 10))
 			}
 		}
 		if err != nil {

@@ -14,14 +14,16 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
 	"github.com/isobench/isobench/internal/digest"
+	"github.com/isobench/isobench/internal/imagetree"
 )
 
 // BuildInitramfs writes a newc cpio archive holding the agent as /init,
 // the empty directories it mounts at boot, and the modules in modulesDir
 // (may be empty) under ModulesDir. It holds no device nodes: the agent
 // mounts devtmpfs and opens the console itself.
-func BuildInitramfs(w io.Writer, agentPath, modulesDir string) error {
+func BuildInitramfs(w io.Writer, agentPath, modulesDir string, image []imagetree.Entry) error {
 	cw := cpio.NewWriter(w)
 	mtime := time.Unix(0, 0) // reproducible: the same inputs give the same archive
 	dirs := []struct {
@@ -41,6 +43,23 @@ func BuildInitramfs(w io.Writer, agentPath, modulesDir string) error {
 	}
 	if err := addFile(cw, "init", agentPath, 0o755, mtime); err != nil {
 		return err
+	}
+	for _, e := range image {
+		var err error
+		switch {
+		case e.Mode.IsDir():
+			err = cw.WriteHeader(&cpio.Header{Name: e.Rel, Mode: cpio.TypeDir | cpio.FileMode(e.Mode.Perm()), Links: 2, ModTime: mtime})
+		case e.Link != "":
+			err = cw.WriteHeader(&cpio.Header{Name: e.Rel, Mode: cpio.TypeSymlink | 0o777, Size: int64(len(e.Link)), Links: 1, ModTime: mtime})
+			if err == nil {
+				_, err = io.WriteString(cw, e.Link)
+			}
+		default:
+			err = addFile(cw, e.Rel, e.Path, cpio.FileMode(e.Mode.Perm()), mtime)
+		}
+		if err != nil {
+			return fmt.Errorf("initramfs: image %s: %w", e.Rel, err)
+		}
 	}
 	if modulesDir != "" {
 		files, err := moduleFiles(modulesDir)
@@ -93,8 +112,19 @@ func moduleFiles(dir string) ([]string, error) {
 // Initramfs returns the path of the initramfs for the agent and the
 // kernel's modules, building it into dir (a cache) unless one for the same
 // bytes exists.
-func Initramfs(dir, agentPath string, k Kernel) (string, error) {
+func Initramfs(dir, agentPath string, k Kernel, image string) (string, error) {
 	inputs := []string{agentPath}
+	var tree []imagetree.Entry
+	treeKey := ""
+	if image != "" {
+		var err error
+		if tree, err = imagetree.Read(image); err != nil {
+			return "", fmt.Errorf("initramfs: %w", err)
+		}
+		if treeKey, err = imagetree.Digest(tree); err != nil {
+			return "", fmt.Errorf("initramfs: %w", err)
+		}
+	}
 	if k.Modules != "" {
 		files, err := moduleFiles(k.Modules)
 		if err != nil {
@@ -102,7 +132,7 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 		}
 		inputs = append(inputs, files...)
 	}
-	key, err := contentKey(inputs)
+	key, err := contentKey(inputs, treeKey)
 	if err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
@@ -123,7 +153,7 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := BuildInitramfs(tmp, agentPath, k.Modules); err != nil {
+	if err := BuildInitramfs(tmp, agentPath, k.Modules, tree); err != nil {
 		tmp.Close()
 		return "", err
 	}
@@ -150,9 +180,10 @@ func Initramfs(dir, agentPath string, k Kernel) (string, error) {
 	return path, nil
 }
 
-// contentKey hashes the names and contents of files together.
-func contentKey(files []string) (string, error) {
+// contentKey hashes the names and contents of files together, and extra.
+func contentKey(files []string, extra string) (string, error) {
 	h := sha256.New()
+	h.Write([]byte(extra))
 	for _, p := range files {
 		f, err := os.Open(p)
 		if err != nil {

@@ -16,11 +16,11 @@ func TestInitramfsHoldsAgentAsInit(t *testing.T) {
 	if err := os.WriteFile(agent, []byte("\x7fELF pretend agent"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{}, "")
 	if err != nil || again != path {
 		t.Fatalf("second build: %q, %v; want the cached %q", again, err, path)
 	}
@@ -75,7 +75,7 @@ func TestInitramfsCarriesModulesAndRebuildsWhenTheyChange(t *testing.T) {
 	os.WriteFile(filepath.Join(mods, "virtio.ko"), []byte("virtio"), 0o644)
 	os.WriteFile(filepath.Join(mods, DepsFile), []byte("virtio\nvirtio_blk virtio\n"), 0o644)
 	k := Kernel{Modules: mods}
-	first, err := Initramfs(filepath.Join(dir, "cache"), agent, k)
+	first, err := Initramfs(filepath.Join(dir, "cache"), agent, k, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestInitramfsCarriesModulesAndRebuildsWhenTheyChange(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(mods, "virtio.ko"), []byte("virtio v2"), 0o644)
-	second, err := Initramfs(filepath.Join(dir, "cache"), agent, k)
+	second, err := Initramfs(filepath.Join(dir, "cache"), agent, k, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +133,13 @@ func TestDamagedCachedInitramfsIsRebuilt(t *testing.T) {
 	dir := t.TempDir()
 	agent := filepath.Join(dir, "agent")
 	os.WriteFile(agent, []byte("\x7fELF agent"), 0o755)
-	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	path, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	good, _ := os.ReadFile(path)
 	os.WriteFile(path, good[:len(good)/2], 0o644) // truncated, as by a full disk
-	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{})
+	again, err := Initramfs(filepath.Join(dir, "cache"), agent, Kernel{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

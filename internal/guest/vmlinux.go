@@ -25,7 +25,7 @@ func Vmlinux(cacheDir string, k Kernel) (string, error) {
 	if isELF(k.Path) {
 		return k.Path, nil
 	}
-	key, err := contentKey([]string{k.Path})
+	key, err := contentKey([]string{k.Path}, "")
 	if err != nil {
 		return "", fmt.Errorf("kernel %s: %w", k.Path, err)
 	}

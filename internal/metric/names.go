@@ -67,7 +67,65 @@ const (
 	NetLoopbackRTTP50   Name = "network.loopback_rtt_p50"
 )
 
+// Job metrics: the exec workload runs one shell command (an autograder
+// job) in the sandbox and reports how it went.
+const (
+	ExecWall         Name = "exec.wall"          // command start → exit (agent clock)
+	ExecUnpack       Name = "exec.unpack"        // unpacking the job's files
+	ExecUserCPU      Name = "exec.user_cpu"      // user CPU of the command and its waited-for children
+	ExecSysCPU       Name = "exec.sys_cpu"       //
+	ExecMaxRSS       Name = "exec.max_rss"       // largest resident set among them
+	ExecExitCode     Name = "exec.exit_code"     // -1 when killed by a signal
+	ExecSignal       Name = "exec.signal"        // the killing signal, 0 if none
+	ExecTimedOut     Name = "exec.timed_out"     // 1 when the time limit killed it
+	ExecOutputBytes  Name = "exec.output_bytes"  // all it wrote, captured or not
+	ExecOOMKills     Name = "exec.oom_kills"     // OOM kills the sandbox's kernel counted during the job
+	ExecForksRefused Name = "exec.forks_refused" // VMs: forks the guest's task limit refused
+)
+
+// Autograder metrics: one sample is a load test of the grader service on
+// one backend; latencies are per submission.
+const (
+	GraderE2EP50      Name = "grader.e2e_p50" // submit request sent → result available
+	GraderE2EP95      Name = "grader.e2e_p95"
+	GraderE2EP99      Name = "grader.e2e_p99"
+	GraderThroughput  Name = "grader.throughput"   // finished jobs per minute
+	GraderQueue       Name = "grader.queue_p50"    // submitted → picked by a worker
+	GraderSandboxUp   Name = "grader.sandbox_p50"  // worker asks for a sandbox → agent ready
+	GraderTestRun     Name = "grader.run_p50"      // job request → result, in the sandbox
+	GraderTeardown    Name = "grader.teardown_p50" // sandbox close
+	GraderHTTPP50     Name = "grader.http_p50"     // API requests other than waits
+	GraderHTTPP99     Name = "grader.http_p99"     //
+	GraderFailed      Name = "grader.failed"       // jobs without the expected verdict
+	GraderSubmissions Name = "grader.submissions"  // jobs submitted
+)
+
 var known = map[Name]Info{
+	ExecWall:         {ExecWall, Seconds, LowerIsBetter, "job command start until exit, agent clock"},
+	ExecUnpack:       {ExecUnpack, Seconds, LowerIsBetter, "unpacking the job's files in the sandbox"},
+	ExecUserCPU:      {ExecUserCPU, Seconds, LowerIsBetter, "user CPU time of the job command and the children it waited for"},
+	ExecSysCPU:       {ExecSysCPU, Seconds, LowerIsBetter, "system CPU time of the job command and the children it waited for"},
+	ExecMaxRSS:       {ExecMaxRSS, Bytes, LowerIsBetter, "largest resident set of the job command or a waited-for child"},
+	ExecExitCode:     {ExecExitCode, Count, LowerIsBetter, "job command's exit status (-1: killed by a signal)"},
+	ExecSignal:       {ExecSignal, Count, LowerIsBetter, "signal that killed the job command (0: none)"},
+	ExecTimedOut:     {ExecTimedOut, Count, LowerIsBetter, "1 when the job's time limit killed it"},
+	ExecOutputBytes:  {ExecOutputBytes, Bytes, LowerIsBetter, "bytes the job wrote to stdout and stderr, captured or not"},
+	ExecOOMKills:     {ExecOOMKills, Count, LowerIsBetter, "OOM kills counted by the kernel the sandbox sees (/proc/vmstat) during the job; host-wide for containers"},
+	ExecForksRefused: {ExecForksRefused, Count, LowerIsBetter, "VMs: forks refused by the task limit of the job's cgroup in the guest"},
+
+	GraderE2EP50:      {GraderE2EP50, Seconds, LowerIsBetter, "median submission latency: submit request sent until its result is available"},
+	GraderE2EP95:      {GraderE2EP95, Seconds, LowerIsBetter, "95th percentile submission latency"},
+	GraderE2EP99:      {GraderE2EP99, Seconds, LowerIsBetter, "99th percentile submission latency"},
+	GraderThroughput:  {GraderThroughput, OpsPerSec, HigherIsBetter, "finished submissions per second (first submit to last result)"},
+	GraderQueue:       {GraderQueue, Seconds, LowerIsBetter, "median time a submission waited for a worker"},
+	GraderSandboxUp:   {GraderSandboxUp, Seconds, LowerIsBetter, "median time a worker waited for its fresh sandbox (cold start, pool wait or restore)"},
+	GraderTestRun:     {GraderTestRun, Seconds, LowerIsBetter, "median time to unpack and run a submission's tests in its sandbox"},
+	GraderTeardown:    {GraderTeardown, Seconds, LowerIsBetter, "median time to destroy a submission's sandbox"},
+	GraderHTTPP50:     {GraderHTTPP50, Seconds, LowerIsBetter, "median latency of the service's API requests under the load (submit, status)"},
+	GraderHTTPP99:     {GraderHTTPP99, Seconds, LowerIsBetter, "99th percentile latency of the service's API requests under the load"},
+	GraderFailed:      {GraderFailed, Count, LowerIsBetter, "submissions whose verdict was not the expected one (infrastructure errors, lost jobs)"},
+	GraderSubmissions: {GraderSubmissions, Count, HigherIsBetter, "submissions sent in the load test"},
+
 	ColdStart:         {ColdStart, Seconds, LowerIsBetter, "launch call until the agent's ready frame reaches the host"},
 	RestoreFirstRun:   {RestoreFirstRun, Seconds, LowerIsBetter, "host wall time of the first request after a snapshot restore (includes faulting in lazily restored memory)"},
 	LaunchToTeardown:  {LaunchToTeardown, Seconds, LowerIsBetter, "launch call until the sandbox is fully removed"},

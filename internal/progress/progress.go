@@ -67,6 +67,12 @@ func describe(s result.Sample) string {
 		failed, _ := s.Value(metric.ScaleFailed)
 		return fmt.Sprintf("%s: %d at once, all ready in %s (per instance p50 %s), %.0f failed", head, len(s.Instances), dur(all), dur(p50), failed)
 	}
+	if p50, ok := s.Value(metric.GraderE2EP50); ok {
+		n, _ := s.Value(metric.GraderSubmissions)
+		rate, _ := s.Value(metric.GraderThroughput)
+		sbx, _ := s.Value(metric.GraderSandboxUp)
+		return fmt.Sprintf("%s: %.0f submissions graded, end-to-end p50 %s (sandbox %s), %.1f jobs/min", head, n, dur(p50), dur(sbx), rate*60)
+	}
 	v, _ := s.Value(metric.ColdStart)
 	return fmt.Sprintf("%s: cold start %s", head, dur(v))
 }

@@ -125,6 +125,11 @@ func WriteHTML(w io.Writer, run *result.Run) error {
 		if wl == string(suite.Density) {
 			sec.Charts = append(sec.Charts, densityCharts(run)...)
 		}
+		if wl == string(suite.Grader) {
+			if c, ok := stackedChart("c-grader-phases", "a submission's phases (medians): queue, sandbox, run, teardown", wrows, graderPhases, "grader."); ok {
+				sec.Charts = append([]chartSpec{c}, sec.Charts...)
+			}
+		}
 		for _, r := range wrows {
 			if r.Failed > 0 {
 				sec.Notes = append(sec.Notes, fmt.Sprintf("FAILED %s: %d of %d samples: %s", r.Backend, r.Failed, r.Samples, firstError(r)))
@@ -226,15 +231,24 @@ func phaseChart(id string, rows []Row) (chartSpec, bool) {
 			}
 		}
 	}
+	return stackedChart(id, "cold-start phases (median)", rows, phases, metric.PhasePrefix)
+}
+
+// graderPhases split a grader submission's latency.
+var graderPhases = []metric.Name{metric.GraderQueue, metric.GraderSandboxUp, metric.GraderTestRun, metric.GraderTeardown}
+
+// stackedChart stacks each backend's medians of the given metrics, in ms,
+// labelled without prefix.
+func stackedChart(id, title string, rows []Row, phases []metric.Name, prefix string) (chartSpec, bool) {
 	if len(phases) == 0 {
 		return chartSpec{}, false
 	}
-	c := chartSpec{ID: id, Kind: "stacked", Title: "cold-start phases (median)", Unit: "ms"}
+	c := chartSpec{ID: id, Kind: "stacked", Title: title, Unit: "ms"}
 	for _, r := range rows {
 		c.Labels = append(c.Labels, label(r))
 	}
 	for _, ph := range phases {
-		d := chartDataset{Label: strings.TrimPrefix(string(ph), metric.PhasePrefix)}
+		d := chartDataset{Label: strings.TrimPrefix(string(ph), prefix)}
 		for _, r := range rows {
 			if s, ok := r.Metrics[ph]; ok {
 				d.Data = append(d.Data, round(s.Median*1e3))

@@ -71,6 +71,24 @@ type Config struct {
 	DensityBatch int   `json:"density_batch,omitempty"`
 	DensityMax   int   `json:"density_max,omitempty"`
 	MemoryBudget int64 `json:"memory_budget_bytes,omitempty"`
+	// Grader is the grader workload's load test, when it ran.
+	Grader *GraderConfig `json:"grader,omitempty"`
+	// Image describes what every sandbox got beside the agent, if anything.
+	Image string `json:"image,omitempty"`
+}
+
+// GraderConfig is the grader workload's load test. Each sandbox gets the
+// run's CPU and memory limits and the task limit Pids.
+type GraderConfig struct {
+	Submissions  int      `json:"submissions"`
+	Rate         float64  `json:"rate_per_s"`
+	Workers      int      `json:"workers"`
+	Mode         string   `json:"mode"`
+	Jobs         []string `json:"jobs"`
+	TimeLimitSec float64  `json:"time_limit_s"`
+	OutputLimit  int64    `json:"output_limit_bytes"`
+	Pids         int64    `json:"pids"`
+	DB           string   `json:"db"`
 }
 
 // BackendRecord is a backend considered by the run, used or not.

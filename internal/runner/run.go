@@ -15,6 +15,7 @@ import (
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/result"
+	"github.com/isobench/isobench/internal/scenario/grader"
 	"github.com/isobench/isobench/internal/suite"
 )
 
@@ -99,12 +100,26 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 			run.Config.Concurrency = append(run.Config.Concurrency, w.Concurrency)
 		} else if err == nil && w.Density {
 			run.Config.DensityBatch, run.Config.DensityMax, run.Config.MemoryBudget = s.DensityBatch, s.DensityMax, s.MemoryBudget
+		} else if err == nil && w.Grader {
+			g := GraderBench(s)
+			run.Config.Grader = &result.GraderConfig{Submissions: g.Submissions, Rate: g.Rate, Workers: g.Workers, Mode: string(g.Mode), Jobs: g.Jobs,
+				TimeLimitSec: g.Limits.Timeout.Seconds(), OutputLimit: g.Limits.OutputLimit, Pids: g.Limits.Sandbox.Pids, DB: "sqlite (on the scratch directory)"}
 		}
 	}
 	out := filepath.Join(o.OutDir, ResultsFile)
 	scratchDir := filepath.Join(o.ScratchRoot, runID)
 	run.Config.ScratchDir, run.Config.ScratchFS = scratchDir, fsType(o.ScratchRoot)
 	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Accel: o.Accel, Log: log}
+	if run.Config.Grader != nil {
+		// Grader jobs need a shell in their sandboxes; every sandbox of
+		// the run gets the same tree, so the numbers stay comparable.
+		env.Image = filepath.Join(workDir, "image")
+		if err := grader.PrepareImage(env.Image); err != nil {
+			_ = RemoveWorkDir(workDir)
+			return nil, err
+		}
+		run.Config.Image = "busybox (static) as /bin/sh for the grader's jobs"
+	}
 
 	var names []backend.Name
 	for _, n := range s.Backends {
@@ -155,39 +170,10 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 	}()
 
 	// Cleanup, whatever happened above.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-	defer cancel()
-	var leaks []string
-	for _, b := range usable {
-		if sw, ok := b.(backend.Sweeper); ok {
-			ids, err := sw.Sweep(cctx)
-			for _, id := range ids {
-				leaks = append(leaks, fmt.Sprintf("%s: %s (force-deleted by the end-of-run sweep)", b.Name(), id))
-			}
-			if err != nil {
-				run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
-			}
-		}
-	}
-	for _, dir := range []string{workDir, scratchDir} {
-		if err := RemoveWorkDir(dir); err != nil {
-			run.Warnings = append(run.Warnings, "cleanup: "+err.Error())
-		}
-	}
+	leaks, warnings := Cleanup(ctx, usable, runID, workDir, scratchDir)
+	run.Warnings = append(run.Warnings, warnings...)
 	_ = os.Remove(o.WorkRoot) // only if empty: other runs may share them
 	_ = os.Remove(o.ScratchRoot)
-	// Last resort for cgroups a runtime failed to remove: they are empty
-	// once their processes are gone. Still reported: it is a bug somewhere.
-	for _, c := range cgroupsWithPrefix(backend.IDPrefix + runID) {
-		if os.Remove(c) == nil {
-			leaks = append(leaks, "cgroup "+c+" (removed by the end-of-run sweep)")
-		}
-	}
-	leaks = append(leaks, sweepLinks(cctx, backend.IDPrefix+runID)...)
-	leaks = append(leaks, Leaks(workDir, backend.IDPrefix+runID)...)
-	if _, err := os.Stat(scratchDir); err == nil {
-		leaks = append(leaks, "directory "+scratchDir)
-	}
 	for _, l := range leaks {
 		run.Warnings = append(run.Warnings, "leak: "+l)
 	}
@@ -230,9 +216,11 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		wnames = append(wnames, w.Name)
 		workloads[w.Name] = w
 	}
-	// One density curve per backend: it is long and stateful.
+	// One density curve per backend: it is long and stateful. A grader
+	// load test warms itself up (its first jobs), so it has no warm-ups.
 	cells := slices.DeleteFunc(Plan(names, wnames, s.Reps, s.Warmup), func(c Cell) bool {
-		return workloads[c.Workload].Density && (c.Warmup || c.Rep > 0)
+		w := workloads[c.Workload]
+		return w.Density && (c.Warmup || c.Rep > 0) || w.Grader && c.Warmup
 	})
 	if progress != nil {
 		progress.Plan(run.ID, run.Backends, len(cells))
@@ -268,6 +256,11 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 			sample = skippedSample(b, w, why)
 		case w.Concurrency > 0:
 			sample, interrupted = measureScale(ctx, b, w, spec.ID, s.Limits, s.Timeout)
+		case w.Grader:
+			if err := os.MkdirAll(scratchDir, 0o755); err != nil {
+				return fmt.Errorf("grader database directory: %w", err)
+			}
+			sample, interrupted = measureGrader(ctx, b, w, spec.ID, s, scratchDir, log)
 		case w.Density:
 			sample, interrupted = measureDensity(ctx, b, w, spec.ID, s.Limits,
 				densityPlan{batch: s.DensityBatch, max: s.DensityMax, budget: s.MemoryBudget, timeout: s.Timeout})
@@ -320,4 +313,52 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 // initialisation in the agent, which is this same binary.
 func newRunID() (string, error) {
 	return fmt.Sprintf("%08x", rand.Uint32()), nil
+}
+
+// Cleanup removes whatever the sandboxes of run runID may have left: the
+// backends' own state (Sweeper), the work and scratch directories,
+// cgroups, links and network namespaces. It returns what it had to remove
+// beyond the directories (leaks: a bug somewhere, or a crashed run) and
+// warnings about what it could not. It has its own deadline.
+func Cleanup(ctx context.Context, usable []backend.Backend, runID, workDir string, dirs ...string) (leaks, warnings []string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	for _, b := range usable {
+		if sw, ok := b.(backend.Sweeper); ok {
+			ids, err := sw.Sweep(cctx)
+			for _, id := range ids {
+				leaks = append(leaks, fmt.Sprintf("%s: %s (force-deleted by the end-of-run sweep)", b.Name(), id))
+			}
+			if err != nil {
+				warnings = append(warnings, "cleanup: "+err.Error())
+			}
+		}
+	}
+	for _, dir := range append([]string{workDir}, dirs...) {
+		if err := RemoveWorkDir(dir); err != nil {
+			warnings = append(warnings, "cleanup: "+err.Error())
+		}
+	}
+	leaks = append(leaks, SweepCgroups(runID)...)
+	leaks = append(leaks, sweepLinks(cctx, backend.IDPrefix+runID)...)
+	leaks = append(leaks, Leaks(workDir, backend.IDPrefix+runID)...)
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); err == nil {
+			leaks = append(leaks, "directory "+dir)
+		}
+	}
+	return leaks, warnings
+}
+
+// SweepCgroups removes the cgroups of run runID that runtimes failed to
+// remove (last resort), with whatever still runs inside (a crashed run's
+// job). They are reported: it is a bug somewhere, or a crash.
+func SweepCgroups(runID string) []string {
+	var out []string
+	for _, c := range cgroupsWithPrefix(backend.IDPrefix + runID) {
+		if os.Remove(c) == nil || backend.RemoveLeftoverCgroups(filepath.Base(c)) == nil {
+			out = append(out, "cgroup "+c+" (removed by the end-of-run sweep)")
+		}
+	}
+	return out
 }

@@ -52,6 +52,9 @@ type Workload struct {
 	// Density keeps launching idle sandboxes in batches until the memory
 	// budget, the count limit or a failure, once per backend.
 	Density bool
+	// Grader load-tests the autograding service on the backend: every
+	// sample is one load test (Suite.Grader).
+	Grader bool
 }
 
 // Scale and Density name the scalability workloads. Scale stands for one
@@ -59,6 +62,9 @@ type Workload struct {
 const (
 	Scale   WorkloadName = "scale"
 	Density WorkloadName = "density"
+	// Grader is the application scenario: the autograding service under
+	// load, each submission in a fresh sandbox.
+	Grader WorkloadName = "grader"
 )
 
 // ScaleLevel names the scale workload at concurrency n.
@@ -109,13 +115,15 @@ func WorkloadNames() []string {
 	for _, w := range listed {
 		out = append(out, string(w.name))
 	}
-	return append(out, string(Restore), string(Scale), string(Density))
+	return append(out, string(Restore), string(Scale), string(Density), string(Grader))
 }
 
 // perSandbox reports whether "all" selects the workload: every workload
-// measured in one sandbox at a time. scale and density launch many
+// measured in one sandbox at a time. scale, density and grader launch many
 // sandboxes and are selected by name.
-func perSandbox(name string) bool { return name != string(Scale) && name != string(Density) }
+func perSandbox(name string) bool {
+	return name != string(Scale) && name != string(Density) && name != string(Grader)
+}
 
 // Workload resolves a name with this suite's settings: --quick sizes, and
 // the CPU limit for workloads that use every allowed CPU.
@@ -141,6 +149,13 @@ func (s Suite) Workload(name string) (Workload, error) {
 		return Workload{Name: Density, Density: true,
 			Description: "idle sandboxes launched in batches until the memory budget, the count limit or a failure; the curve of instances against memory and launch time",
 			Metrics:     []metric.Name{metric.DensityInstances, metric.DensityPSSPerInstance, metric.DensityMemPerInstance, metric.DensityLastBatchLaunch}}, nil
+	}
+	if name == string(Grader) {
+		return Workload{Name: Grader, Grader: true,
+			Description: fmt.Sprintf("the autograding service under load: %d submissions (%s) at %g/s, %d workers, %s sandboxes; end-to-end latency, throughput, phase split, API latency",
+				s.GraderSubmissions(), strings.Join(s.Grader.Jobs, ","), s.Grader.Rate, s.Grader.Workers, s.Grader.Mode),
+			Metrics: []metric.Name{metric.GraderE2EP50, metric.GraderE2EP95, metric.GraderE2EP99, metric.GraderThroughput, metric.GraderQueue,
+				metric.GraderSandboxUp, metric.GraderTestRun, metric.GraderTeardown, metric.GraderHTTPP50, metric.GraderHTTPP99, metric.GraderFailed, metric.GraderSubmissions}}, nil
 	}
 	if name == string(Restore) {
 		spec, err := workload.Lookup(workload.CPUID)
@@ -234,6 +249,38 @@ type Suite struct {
 	DensityBatch int
 	DensityMax   int
 	MemoryBudget int64
+	// Grader configures the grader workload's load test.
+	Grader GraderSettings
+}
+
+// GraderSettings are the grader workload's load test. The sandboxes get
+// the suite's CPU and memory limits.
+type GraderSettings struct {
+	Submissions int // 0: DefaultGraderSubmissions, or the --quick number
+	Rate        float64
+	Workers     int
+	Mode        string
+	Jobs        []string
+	TimeLimit   time.Duration
+	OutputLimit int64
+	Pids        int64
+}
+
+// Grader load test sizes, full and --quick.
+const (
+	DefaultGraderSubmissions = 60
+	QuickGraderSubmissions   = 12
+)
+
+// GraderSubmissions is the load test's size after --quick.
+func (s Suite) GraderSubmissions() int {
+	switch {
+	case s.Grader.Submissions > 0:
+		return s.Grader.Submissions
+	case s.Quick:
+		return QuickGraderSubmissions
+	}
+	return DefaultGraderSubmissions
 }
 
 // Defaults are the documented defaults of `isobench run`.
@@ -248,7 +295,16 @@ func Defaults() Suite {
 		Concurrency:  slices.Clone(DefaultConcurrency),
 		DensityBatch: 4,
 		DensityMax:   256,
+		Grader:       DefaultGrader(),
 	}
+}
+
+// DefaultGrader are the grader workload's defaults: every job kind in
+// turn, two a second, two workers, cold sandboxes, a task limit that
+// leaves gVisor's runtime threads room.
+func DefaultGrader() GraderSettings {
+	return GraderSettings{Rate: 2, Workers: 2, Mode: "cold", Jobs: []string{"unit", "cpu", "io"},
+		TimeLimit: 60 * time.Second, OutputLimit: 64 << 10, Pids: 512}
 }
 
 // QuickReps and QuickWarmup replace the defaults under --quick: six samples

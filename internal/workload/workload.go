@@ -28,6 +28,9 @@ const (
 	Syscall ID = "syscall"
 	Spawn   ID = "spawn"
 	FileIO  ID = "fileio"
+	// Exec runs a shell command on files sent with the request: an
+	// autograder's job. It is driven by the grader, not by suites.
+	Exec ID = "exec"
 )
 
 // Output is what a run produced: values, and for every metric the workload
@@ -35,6 +38,8 @@ const (
 type Output struct {
 	Values  []metric.Value
 	Skipped map[metric.Name]string
+	// Log is what a job (the exec workload) wrote, capped.
+	Log string
 }
 
 func (o *Output) add(n metric.Name, u metric.Unit, v float64) {
@@ -112,7 +117,7 @@ func specs() []Spec {
 		{ID: Sleep, Description: "idle until duration passes or the run is cancelled",
 			Params: []Param{{Name: "duration", Default: "0", Help: "how long; 0 means until cancelled"}},
 			Parse:  parseSleep},
-		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(),
+		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(), execSpec(),
 	}
 }
 

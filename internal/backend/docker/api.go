@@ -315,6 +315,7 @@ type HostConfig struct {
 	CPUQuota       int64             `json:"CpuQuota,omitempty"`
 	Memory         int64             `json:"Memory,omitempty"`
 	MemorySwap     int64             `json:"MemorySwap,omitempty"`
+	PidsLimit      int64             `json:"PidsLimit,omitempty"`
 }
 
 // NetworkingConfig pins the container's address on its network.
@@ -366,6 +367,18 @@ func (c *Client) ContainerPID(ctx context.Context, id string) (int, error) {
 	}
 	err := c.do(ctx, http.MethodGet, "/containers/"+id+"/json", nil, nil, &out)
 	return out.State.Pid, err
+}
+
+// ContainerOOMKilled reports whether the kernel's OOM killer killed a
+// process of the container (Docker records it when the container exits).
+func (c *Client) ContainerOOMKilled(ctx context.Context, id string) (bool, error) {
+	var out struct {
+		State struct {
+			OOMKilled bool `json:"OOMKilled"`
+		} `json:"State"`
+	}
+	err := c.do(ctx, http.MethodGet, "/containers/"+id+"/json", nil, nil, &out)
+	return out.State.OOMKilled, err
 }
 
 // ContainerSummary is one entry of GET /containers/json.

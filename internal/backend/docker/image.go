@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/imagetree"
 )
 
 // imageRepo names isobench's agent images. Each run imports its own,
@@ -44,7 +45,7 @@ func (b *Backend) removeImage(ctx context.Context) error {
 // points it needs into the daemon: no registry is involved.
 func (b *Backend) importImage(ctx context.Context) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath)) }()
+	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath, b.env.Image)) }()
 	defer pr.Close()
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -57,7 +58,7 @@ func (b *Backend) importImage(ctx context.Context) error {
 
 // writeRootfsTar writes the image's root filesystem: the agent and the
 // directories that the container's mounts and workloads use.
-func writeRootfsTar(w io.Writer, agentPath string) error {
+func writeRootfsTar(w io.Writer, agentPath, image string) error {
 	tw := tar.NewWriter(w)
 	now := time.Unix(0, 0)
 	dirs := []struct {
@@ -88,5 +89,44 @@ func writeRootfsTar(w io.Writer, agentPath string) error {
 	if _, err := io.Copy(tw, f); err != nil {
 		return err
 	}
+	if image != "" {
+		if err := writeImageTree(tw, image, now); err != nil {
+			return err
+		}
+	}
 	return tw.Close()
+}
+
+// writeImageTree adds Env.Image's files to the image.
+func writeImageTree(tw *tar.Writer, image string, mtime time.Time) error {
+	entries, err := imagetree.Read(image)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		h := &tar.Header{Name: e.Rel, Mode: int64(e.Mode.Perm()), ModTime: mtime}
+		switch {
+		case e.Mode.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, e.Rel+"/"
+		case e.Link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.Link
+		default:
+			h.Typeflag, h.Size = tar.TypeReg, e.Size
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if h.Typeflag == tar.TypeReg {
+			f, err := os.Open(e.Path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

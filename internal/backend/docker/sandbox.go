@@ -106,6 +106,9 @@ func (b *Backend) containerConfig(spec backend.Spec, lnk *link) *ContainerConfig
 	if r.Memory.Swap != nil {
 		host.MemorySwap = *r.Memory.Swap
 	}
+	if r.Pids != nil {
+		host.PidsLimit = *r.Pids.Limit
+	}
 	switch {
 	case spec.WritableRoot:
 		env = append(env, workload.RootDirEnv+"="+backend.RootDirInSandbox)
@@ -155,6 +158,22 @@ func (s *sandbox) Run(ctx context.Context, req agent.Request) (*agent.Result, er
 // process the daemon reports (runc's container, or runsc's sandbox) and
 // runsc's gofer. The daemon and containerd serve every container and are
 // not counted.
+// LimitHits: Docker removes a dead container's cgroup at once, so the
+// daemon's own record of an OOM kill is the one that survives.
+func (s *sandbox) LimitHits(ctx context.Context) (backend.CgroupEvents, error) {
+	oom, err := s.b.api.ContainerOOMKilled(ctx, s.cid)
+	if err != nil {
+		return backend.CgroupEvents{}, fmt.Errorf("%s: %s: %w", s.b.f.name, s.id, err)
+	}
+	var e backend.CgroupEvents
+	if oom {
+		e.OOMKills = 1
+	}
+	return e, nil
+}
+
+var _ backend.LimitReporter = (*sandbox)(nil)
+
 func (s *sandbox) Stats(ctx context.Context) (backend.Stats, error) {
 	pid, shim, err := s.b.processes(ctx, s.cid)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/imagetree"
 	"github.com/isobench/isobench/internal/workload"
 )
 
@@ -20,7 +21,7 @@ const agentInRootfs = "/isobench"
 // prepareRootfs makes a rootfs that holds only the agent and the empty mount
 // points the config needs. It is shared read-only by every container of one
 // backend, so a launch never pays for copying the binary.
-func prepareRootfs(dir, agentPath string) error {
+func prepareRootfs(dir, agentPath, image string) error {
 	for _, d := range []string{"proc", "dev", "sys", "tmp", strings.TrimPrefix(backend.ScratchInSandbox, "/")} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return fmt.Errorf("rootfs: %w", err)
@@ -29,6 +30,16 @@ func prepareRootfs(dir, agentPath string) error {
 	dst := filepath.Join(dir, agentInRootfs)
 	if err := copyFile(agentPath, dst, 0o755); err != nil {
 		return fmt.Errorf("rootfs: copy agent: %w", err)
+	}
+	if image == "" {
+		return nil
+	}
+	entries, err := imagetree.Read(image)
+	if err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	if err := imagetree.CopyTo(entries, dir); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
 	}
 	return nil
 }

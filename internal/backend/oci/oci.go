@@ -127,7 +127,7 @@ func (f *flavor) construct(ctx context.Context, env backend.Env) (backend.Backen
 	if err := os.MkdirAll(rt.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: state dir: %w", f.name, err)
 	}
-	if err := prepareRootfs(b.rootfs, env.AgentPath); err != nil {
+	if err := prepareRootfs(b.rootfs, env.AgentPath, env.Image); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	if err := b.probe(ctx); err != nil {

@@ -78,6 +78,9 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	undo := func() { _ = cg.Delete(); _ = os.RemoveAll(tmp) }
 	cmd := exec.Command(b.env.AgentPath, "agent")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
+	if b.env.Image != "" {
+		cmd.Env = append(cmd.Env, backend.ImageEnv+"="+b.env.Image)
+	}
 	if spec.Scratch != "" {
 		cmd.Env = append(cmd.Env, workload.ScratchEnv+"="+spec.Scratch)
 		if spec.WritableRoot {

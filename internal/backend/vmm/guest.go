@@ -27,7 +27,7 @@ func PrepareGuest(ctx context.Context, env backend.Env) (Guest, error) {
 		return Guest{}, backend.Unavailable(fmt.Sprintf("no guest kernel: %v", err),
 			"pass --kernel PATH to a bzImage, or run on Debian/Ubuntu with apt sources (isobench fetches linux-image-cloud-amd64)")
 	}
-	initramfs, err := guest.Initramfs(cache, env.AgentPath, k)
+	initramfs, err := guest.Initramfs(cache, env.AgentPath, k, env.Image)
 	if err != nil {
 		return Guest{}, err
 	}
