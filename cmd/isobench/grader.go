@@ -104,6 +104,7 @@ type serveOptions struct {
 	kernel       string
 	accel        string
 	probeTimeout time.Duration
+	unisolated   bool
 }
 
 func newGraderServeCommand(ctx context.Context, g *globals) *cobra.Command {
@@ -134,6 +135,7 @@ func newGraderServeCommand(ctx context.Context, g *globals) *cobra.Command {
 	f.StringVar(&o.kernel, "kernel", "", "guest kernel for VM backends")
 	f.StringVar(&o.accel, "accel", string(backend.AccelAuto), accelHelp)
 	f.DurationVar(&o.probeTimeout, "probe-timeout", 20*time.Second, "bound on the backend's start probe")
+	f.BoolVar(&o.unisolated, "unisolated", false, "allow --backend process, which runs jobs on the host without isolation (trusted code only)")
 	return cmd
 }
 
@@ -154,6 +156,9 @@ func (o *serveOptions) config() (grader.Config, error) {
 	var c grader.Config
 	if o.backend == "" {
 		return c, usagef("--backend: required; pick one of %v (see `isobench backends`)", backend.Names())
+	}
+	if o.backend == "process" && !o.unisolated {
+		return c, usagef("--backend process runs submissions on this host without isolation (its files, network and processes); pass --unisolated as well to serve trusted code only, or pick an isolating backend")
 	}
 	mem, err := suite.ParseBytes(o.memory)
 	if err != nil {
@@ -226,21 +231,33 @@ func runServe(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	env := backend.Env{AgentPath: self, WorkDir: workDir, RunID: runID, ProbeTimeout: o.probeTimeout, KernelPath: o.kernel,
 		Accel: backend.AccelChoice(o.accel), Image: image, Log: log}
-	dets, err := backend.Detect(ctx, env, []backend.Name{backend.Name(o.backend)})
+	detect := func() (backend.Backend, error) {
+		dets, err := backend.Detect(ctx, env, []backend.Name{backend.Name(o.backend)})
+		if err != nil {
+			return nil, usagef("--backend: %v", err)
+		}
+		if d := dets[0]; !d.Available() {
+			reason, fix := backend.Explain(d.Err)
+			_, _ = runner.Cleanup(ctx, nil, runID, workDir)
+			return nil, fmt.Errorf("--backend %s is unavailable: %s (fix: %s)", o.backend, reason, fix)
+		}
+		return dets[0].Backend, nil
+	}
+	b, err := detect()
 	if err != nil {
-		return usagef("--backend: %v", err)
+		return err
 	}
-	if d := dets[0]; !d.Available() {
-		reason, fix := backend.Explain(d.Err)
-		_, _ = runner.Cleanup(ctx, nil, runID, workDir)
-		return fmt.Errorf("--backend %s is unavailable: %s (fix: %s)", o.backend, reason, fix)
-	}
-	b := dets[0].Backend
-	cfg.Backend, cfg.Log = b, log
-	// What a crashed predecessor left goes before anything starts.
+	// What a crashed predecessor left goes before anything starts. The
+	// sweep also removes the backend's run-scoped state (Docker's agent
+	// image, which may be an older binary's), so the backend is set up
+	// again afterwards.
 	if leaks := sweepLeftovers(ctx, b, runID); len(leaks) > 0 {
 		log.Warn("removed what an earlier instance of the service left behind", "what", strings.Join(leaks, "; "))
 	}
+	if b, err = detect(); err != nil {
+		return err
+	}
+	cfg.Backend, cfg.Log = b, log
 	epoch := make([]byte, 2)
 	_, _ = rand.Read(epoch)
 	cfg.SandboxPrefix = backend.IDPrefix + runID + "-" + hex.EncodeToString(epoch)

@@ -33,7 +33,7 @@ func startServe(t *testing.T, bin, backendName, stateDir string) *graderProc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "grader", "serve", "--backend", backendName, "--state-dir", stateDir, "--listen", addr, "--time-limit", "30s")
+	cmd := exec.Command(bin, "grader", "serve", "--backend", backendName, "--state-dir", stateDir, "--listen", addr, "--time-limit", "30s", "--unisolated")
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = io.MultiWriter(&stderr, pw)

@@ -89,12 +89,12 @@ const (
 	GraderE2EP50      Name = "grader.e2e_p50" // submit request sent → result available
 	GraderE2EP95      Name = "grader.e2e_p95"
 	GraderE2EP99      Name = "grader.e2e_p99"
-	GraderThroughput  Name = "grader.throughput"   // finished jobs per minute
+	GraderThroughput  Name = "grader.throughput"   // finished jobs per second
 	GraderQueue       Name = "grader.queue_p50"    // submitted → picked by a worker
 	GraderSandboxUp   Name = "grader.sandbox_p50"  // worker asks for a sandbox → agent ready
 	GraderTestRun     Name = "grader.run_p50"      // job request → result, in the sandbox
 	GraderTeardown    Name = "grader.teardown_p50" // sandbox close
-	GraderHTTPP50     Name = "grader.http_p50"     // API requests other than waits
+	GraderHTTPP50     Name = "grader.http_p50"     // successful submits and status listings
 	GraderHTTPP99     Name = "grader.http_p99"     //
 	GraderFailed      Name = "grader.failed"       // jobs without the expected verdict
 	GraderSubmissions Name = "grader.submissions"  // jobs submitted
@@ -121,7 +121,7 @@ var known = map[Name]Info{
 	GraderSandboxUp:   {GraderSandboxUp, Seconds, LowerIsBetter, "median time a worker waited for its fresh sandbox (cold start, pool wait or restore)"},
 	GraderTestRun:     {GraderTestRun, Seconds, LowerIsBetter, "median time to unpack and run a submission's tests in its sandbox"},
 	GraderTeardown:    {GraderTeardown, Seconds, LowerIsBetter, "median time to destroy a submission's sandbox"},
-	GraderHTTPP50:     {GraderHTTPP50, Seconds, LowerIsBetter, "median latency of the service's API requests under the load (submit, status)"},
+	GraderHTTPP50:     {GraderHTTPP50, Seconds, LowerIsBetter, "median latency of the service's API requests under the load (successful submits, and listings of finished submissions)"},
 	GraderHTTPP99:     {GraderHTTPP99, Seconds, LowerIsBetter, "99th percentile latency of the service's API requests under the load"},
 	GraderFailed:      {GraderFailed, Count, LowerIsBetter, "submissions whose verdict was not the expected one (infrastructure errors, lost jobs)"},
 	GraderSubmissions: {GraderSubmissions, Count, HigherIsBetter, "submissions sent in the load test"},

@@ -27,6 +27,7 @@ import (
 // again by the agent while unpacking.
 const (
 	MaxJobFiles        = 1000
+	MaxJobEntries      = 4 * MaxJobFiles // files and directories
 	MaxJobUnpacked     = 64 << 20
 	MaxJobOutputLimit  = 1 << 20
 	DefaultOutputLimit = 64 << 10
@@ -41,7 +42,7 @@ func execSpec() Spec {
 		ID:          Exec,
 		Description: "an autograder job: unpack files, run a shell command on them under a time limit, capture its output",
 		Params: []Param{
-			{Name: "command", Help: "shell command line, run by the sandbox image's /bin/sh in the job's directory"},
+			{Name: "command", Default: "true", Help: "shell command line, run by the sandbox image's /bin/sh in the job's directory"},
 			{Name: "archive", Help: "the job's files: a gzip-compressed tar, base64-encoded (regular files and directories only)"},
 			{Name: "timeout", Default: "60s", Help: "time limit; the command's process group is killed when it passes"},
 			{Name: "output_limit", Default: strconv.Itoa(DefaultOutputLimit), Help: "bytes of stdout+stderr kept; the rest is counted and dropped"},
@@ -123,7 +124,20 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 	}
 	cmd.Env = []string{"PATH=" + path, "HOME=" + dir, "TMPDIR=" + dir, "LC_ALL=C"}
 	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = log, log
+	// One pipe for stdout and stderr, read here: Wait then returns when
+	// the shell exits (the wall time), not when the last background child
+	// closes the pipe.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return out, fmt.Errorf("exec: output pipe: %w", err)
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(log, pr)
+	}()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var cg *jobCgroup
 	if inVMGuest() {
@@ -136,12 +150,10 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 		cg = c
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, c.fd
 	}
-	// Background children may keep the output pipe open after the shell
-	// exits; they are killed with the group below, so wait only briefly.
-	cmd.WaitDelay = time.Second
-	oomBefore, oomKnown := oomKills()
 	runStart := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close() // the children hold their copies
+	if err != nil {
 		return out, fmt.Errorf("exec: start %s: %w", sh, err)
 	}
 	pgid := cmd.Process.Pid
@@ -165,8 +177,15 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 		return out, ctx.Err()
 	}
 	wall := time.Since(runStart)
-	// Whatever the job left running in the background goes with it.
+	// Whatever the job left running in the background goes with it; a
+	// child that left the group and holds the pipe is not waited for long.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-copied:
+	case <-time.After(time.Second):
+		pr.Close()
+		<-copied
+	}
 
 	st := cmd.ProcessState
 	if st == nil {
@@ -186,33 +205,17 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 	out.add(metric.ExecSignal, metric.Count, float64(sig))
 	out.add(metric.ExecTimedOut, metric.Count, b2f(timedOut))
 	out.add(metric.ExecOutputBytes, metric.Bytes, float64(log.total))
-	switch after, ok := oomKills(); {
-	case cg != nil:
+	if cg != nil {
 		oom, refused := cg.events()
 		out.add(metric.ExecOOMKills, metric.Count, float64(oom))
 		out.add(metric.ExecForksRefused, metric.Count, float64(refused))
-	case ok && oomKnown:
-		out.add(metric.ExecOOMKills, metric.Count, float64(after-oomBefore))
-	default:
-		out.skip(metric.ExecOOMKills, "this kernel's /proc/vmstat has no oom_kill counter")
+	} else {
+		// A container's kernel counters are the host's, shared with every
+		// other sandbox: the host reads the sandbox's own cgroup instead.
+		out.skip(metric.ExecOOMKills, "counted by the host in the sandbox's cgroup (the kernel's counters here are host-wide)")
 	}
 	out.Log = log.String()
 	return out, nil
-}
-
-// oomKills reads the kernel's count of OOM kills since boot.
-func oomKills() (int64, bool) {
-	b, err := os.ReadFile("/proc/vmstat")
-	if err != nil {
-		return 0, false
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
 }
 
 func b2f(b bool) float64 {
@@ -286,6 +289,8 @@ func UnpackJobArchive(r io.Reader, dir string) (JobArchiveInfo, error) {
 
 func walkJobArchive(r io.Reader, visit func(name string, h *tar.Header, body io.Reader) error) (JobArchiveInfo, error) {
 	var info JobArchiveInfo
+	entries := 0
+	kinds := map[string]byte{} // path → tar type, directories implied by files included
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return info, fmt.Errorf("archive: not gzip-compressed: %w", err)
@@ -299,8 +304,18 @@ func walkJobArchive(r io.Reader, visit func(name string, h *tar.Header, body io.
 		if err != nil {
 			return info, fmt.Errorf("archive: not a valid tar: %w", err)
 		}
+		entries++
+		if entries > MaxJobEntries {
+			return info, fmt.Errorf("archive: more than %d entries", MaxJobEntries)
+		}
 		name, err := jobPath(h.Name)
 		if err != nil {
+			return info, err
+		}
+		if name == "" && h.Typeflag != tar.TypeDir {
+			return info, fmt.Errorf("archive: member %q is not a file name", h.Name)
+		}
+		if err := claimPath(kinds, name, h.Typeflag); err != nil {
 			return info, err
 		}
 		switch h.Typeflag {
@@ -325,6 +340,25 @@ func walkJobArchive(r io.Reader, visit func(name string, h *tar.Header, body io.
 		}
 	}
 	return info, nil
+}
+
+// claimPath records name as a file or directory, refusing a name that is
+// both (a file "a" and a file "a/b"), which could not be unpacked.
+func claimPath(kinds map[string]byte, name string, typ byte) error {
+	if name == "" {
+		return nil
+	}
+	for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+		if kinds[dir] == tar.TypeReg {
+			return fmt.Errorf("archive: %s is a file and also the directory of %s", dir, name)
+		}
+		kinds[dir] = tar.TypeDir
+	}
+	if k, ok := kinds[name]; ok && k != typ {
+		return fmt.Errorf("archive: %s is both a file and a directory", name)
+	}
+	kinds[name] = typ
+	return nil
 }
 
 // jobPath cleans an archive member's name, refusing any that would land

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/isobench/isobench/internal/workload"
 )
@@ -181,6 +182,20 @@ func (a *api) parseSubmission(w http.ResponseWriter, r *http.Request) (*Submissi
 			return nil, badField("body", "not a valid multipart form: %v", err)
 		}
 		defer r.MultipartForm.RemoveAll()
+		for k := range r.MultipartForm.Value {
+			switch k {
+			case "command", "timeout_s":
+			case "archive":
+				return nil, badField("archive", "must be a file upload (curl -F archive=@submission.tar.gz), not a text field")
+			default:
+				return nil, badField(k, "unknown form field (valid: command, timeout_s, archive)")
+			}
+		}
+		for k := range r.MultipartForm.File {
+			if k != "archive" {
+				return nil, badField(k, "unknown file field (the files go in one .tar.gz named archive)")
+			}
+		}
 		req.Command = r.FormValue("command")
 		if v := r.FormValue("timeout_s"); v != "" {
 			if req.TimeoutS, err = strconv.ParseFloat(v, 64); err != nil {
@@ -207,6 +222,8 @@ func (a *api) parseSubmission(w http.ResponseWriter, r *http.Request) (*Submissi
 		return nil, badField("command", "is %d bytes; the limit is %d (put long scripts in a file)", len(req.Command), maxCommand)
 	case strings.ContainsRune(req.Command, 0):
 		return nil, badField("command", "contains a NUL byte")
+	case !utf8.ValidString(req.Command):
+		return nil, badField("command", "is not valid UTF-8")
 	}
 	if len(req.Files) > 0 {
 		if archive, err = workload.MakeJobArchive(req.Files); err != nil {
@@ -296,6 +313,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 		case <-done:
 			sub, err = a.store.Get(r.Context(), id)
 		case <-t.C:
+		case <-a.events.stopped:
 		case <-r.Context().Done():
 		}
 		t.Stop()
@@ -351,9 +369,19 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	after := q.Get("after")
-	if after != "" && !validID(after) {
-		writeError(w, http.StatusBadRequest, "after", "%q is not a submission id", after)
-		return
+	if after != "" {
+		ok := validID(after)
+		if ok {
+			var err error
+			if ok, err = a.store.Exists(r.Context(), after); err != nil {
+				writeError(w, http.StatusServiceUnavailable, "", "%v", err)
+				return
+			}
+		}
+		if !ok {
+			writeError(w, http.StatusBadRequest, "after", "%q is not a submission id (pass the next of the previous page)", after)
+			return
+		}
 	}
 	subs, err := a.store.List(r.Context(), status, after, limit)
 	if err != nil {

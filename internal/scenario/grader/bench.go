@@ -168,7 +168,9 @@ func Bench(ctx context.Context, b backend.Backend, cfg BenchConfig) (BenchResult
 			start := time.Now()
 			var sub Submission
 			err := c.do(ctx, "POST", "/v1/submissions", submitRequest{Command: job.Command, Files: job.Files}, &sub)
-			record(time.Since(start))
+			if err == nil {
+				record(time.Since(start))
+			}
 			if err != nil {
 				problem("%s job: submit: %v", job.Kind, err)
 				return

@@ -7,6 +7,9 @@ import "sync"
 type events struct {
 	mu      sync.Mutex
 	waiters map[string]*waiter
+	// stopped: the service is stopping; waits end at once, so that the
+	// HTTP server's graceful shutdown is not held up by long polls.
+	stopped chan struct{}
 }
 
 type waiter struct {
@@ -14,7 +17,20 @@ type waiter struct {
 	n  int // requests waiting
 }
 
-func newEvents() *events { return &events{waiters: map[string]*waiter{}} }
+func newEvents() *events {
+	return &events{waiters: map[string]*waiter{}, stopped: make(chan struct{})}
+}
+
+// stop ends every wait, now and later.
+func (e *events) stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.stopped:
+	default:
+		close(e.stopped)
+	}
+}
 
 // wait returns a channel closed when id finishes in this service, and a
 // function to call when no longer waiting (so that abandoned waits on a

@@ -158,8 +158,8 @@ func (e *Executor) close() error {
 	return errors.Join(errs...)
 }
 
-// pollInterval bounds how long a queued submission may wait unseen when
-// another service instance queued it (PostgreSQL shared by several).
+// pollInterval bounds how long a queued submission may wait unseen should
+// a wake be missed.
 const pollInterval = time.Second
 
 func (e *Executor) work(ctx context.Context) {
@@ -180,6 +180,9 @@ func (e *Executor) work(ctx context.Context) {
 			}
 			continue
 		}
+		// More may be queued: pass the wake on to an idle worker, since
+		// several submissions may have shared one wake.
+		e.Wake()
 		e.handle(ctx, sub)
 	}
 }
@@ -214,11 +217,18 @@ func (e *Executor) handle(ctx context.Context, sub *Submission) {
 }
 
 func (e *Executor) finish(ctx context.Context, sub *Submission, o Outcome) {
+	// Whoever waits for it is woken whatever happens below.
+	defer e.events.done(sub.ID)
 	if err := e.store.Finish(ctx, sub.ID, o, time.Now()); err != nil {
 		e.log.Error("store result", "id", sub.ID, "err", err)
+		// A result the database refuses must not leave the submission
+		// running for ever: store the failure without the job's output.
+		fallback := Outcome{Verdict: VerdictError, Message: "the result could not be stored: " + err.Error(), Phases: o.Phases, SandboxID: o.SandboxID}
+		if err := e.store.Finish(ctx, sub.ID, fallback, time.Now()); err != nil {
+			e.log.Error("store result", "id", sub.ID, "err", err)
+		}
 		return
 	}
-	e.events.done(sub.ID)
 	e.log.Debug("graded", "id", sub.ID, "verdict", o.Verdict, "sandbox_s", o.Phases.Sandbox, "run_s", o.Phases.Run)
 }
 
@@ -294,8 +304,10 @@ func (e *Executor) execute(ctx context.Context, sub *Submission) (o Outcome, int
 			hits.PidsMax += int64(m.Value) // counted in a VM guest
 		}
 	}
-	if o.Verdict == VerdictKilled && hits.OOMKills > 0 {
-		o.Verdict, o.Message = VerdictMemoryLimit, "killed by the out-of-memory killer at the sandbox's memory limit"
+	if hits.OOMKills > 0 && (o.Verdict == VerdictKilled || o.Verdict == VerdictFailed) {
+		// A test process the OOM killer took makes the script fail: the
+		// limit, not the tests, decided.
+		o.Verdict, o.Message = VerdictMemoryLimit, joinMessage("the out-of-memory killer acted at the sandbox's memory limit", o.Message)
 	}
 	if hits.PidsMax > 0 {
 		o.Message = joinMessage(o.Message, fmt.Sprintf("the task limit of %d refused %d forks", e.limits.Sandbox.Pids, hits.PidsMax))

@@ -197,6 +197,10 @@ func testAPI(t *testing.T, b backend.Backend, prefix, db string) {
 		{"bad wait", "GET", "/v1/submissions/0123456789abcdef01234567?wait=2h", "", testToken, nil, 400, "wait"},
 		{"bad status filter", "GET", "/v1/submissions?status=lost", "", testToken, nil, 400, "status"},
 		{"bad limit", "GET", "/v1/submissions?limit=0", "", testToken, nil, 400, "limit"},
+		{"unknown after", "GET", "/v1/submissions?after=0123456789abcdef01234567", "", testToken, nil, 400, "after"},
+		{"file and directory", "POST", "/v1/submissions", "application/json", testToken, []byte(`{"command":"x","files":{"a":"1","a/b":"2"}}`), 400, "is a file and also the directory"},
+		{"multipart unknown field", "POST", "/v1/submissions", formType, testToken, form([2]string{"command", "x"}, [2]string{"timeout", "5"}), 400, "unknown form field"},
+		{"multipart archive as text", "POST", "/v1/submissions", formType, testToken, form([2]string{"command", "x"}, [2]string{"archive", "sub.tar.gz"}), 400, "must be a file upload"},
 		{"unknown endpoint", "GET", "/v2/things", "", testToken, nil, 404, "no such endpoint"},
 		{"health needs no token", "GET", "/healthz", "", "", nil, 200, `"status": "ok"`},
 	}
@@ -215,6 +219,12 @@ func testAPI(t *testing.T, b backend.Backend, prefix, db string) {
 	}
 	if log := getLog(t, c, passed.ID); !strings.Contains(log, "hello from the tests") {
 		t.Errorf("log %q lacks the job's output", log)
+	}
+	// NUL bytes and invalid UTF-8 in the output are stored (PostgreSQL's
+	// text refuses both as they are).
+	binary := submitAndWait(t, c, submitRequest{Command: `printf 'a\000b\377c'`})
+	if binary.Verdict != VerdictPassed || !strings.Contains(getLog(t, c, binary.ID), "a\uFFFDb") {
+		t.Errorf("job with binary output: %+v", binary)
 	}
 	failed := submitAndWait(t, c, submitRequest{Command: "echo 1 test failed >&2; exit 3"})
 	if failed.Verdict != VerdictFailed || *failed.ExitCode != 3 {
@@ -246,15 +256,31 @@ func testAPI(t *testing.T, b backend.Backend, prefix, db string) {
 	if err := c.do(context.Background(), "GET", "/v1/submissions?limit=2", nil, &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Submissions) != 2 || page.Submissions[0].ID != passed.ID || page.Next == "" {
+	if len(page.Submissions) != 2 || page.Submissions[0].ID != passed.ID || page.Submissions[1].ID != binary.ID || page.Next == "" {
 		t.Fatalf("first page: %+v", page)
 	}
 	if err := c.do(context.Background(), "GET", "/v1/submissions?limit=2&after="+page.Next, nil, &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Submissions) != 1 || page.Submissions[0].ID != sub.ID {
+	if len(page.Submissions) != 2 || page.Submissions[1].ID != sub.ID {
 		t.Errorf("second page: %+v", page)
 	}
+}
+
+const formBoundary = "isobench-test-boundary"
+
+var formType = "multipart/form-data; boundary=" + formBoundary
+
+// form encodes text fields as multipart/form-data.
+func form(fields ...[2]string) []byte {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	_ = mw.SetBoundary(formBoundary)
+	for _, f := range fields {
+		_ = mw.WriteField(f[0], f[1])
+	}
+	mw.Close()
+	return b.Bytes()
 }
 
 func waitDone(t *testing.T, c *client, id string) *Submission {

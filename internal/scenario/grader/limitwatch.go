@@ -2,6 +2,7 @@ package grader
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
@@ -29,6 +30,12 @@ func watchLimits(ctx context.Context, sb backend.Sandbox) *limitWatch {
 	w := &limitWatch{sb: sb, stop: make(chan struct{}), done: make(chan struct{})}
 	if st, err := sb.Stats(ctx); err == nil && len(st.HostPIDs) > 0 {
 		w.cgroups, w.found = backend.CgroupsOf(st.HostPIDs[0])
+		// A VMM without a cgroup of its own sits in the service's: its
+		// counters are not the sandbox's (a VM's job is counted in the
+		// guest instead).
+		if own, ok := backend.CgroupsOf(os.Getpid()); ok && own == w.cgroups {
+			w.found = false
+		}
 	}
 	if !w.found {
 		close(w.done)

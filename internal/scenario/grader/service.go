@@ -57,6 +57,7 @@ type Service struct {
 	cfg      Config
 	store    *Store
 	exec     *Executor
+	events   *events
 	ln       net.Listener
 	srv      *http.Server
 	requeued []*Submission
@@ -96,6 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Log.Warn("re-queued a submission that was running when the service stopped", "id", sub.ID, "attempts", sub.Attempts, "sandbox", sub.SandboxID)
 	}
 	ev := newEvents()
+	s.events = ev
 	if s.exec, err = newExecutor(store, cfg.Backend, cfg.Mode, cfg.Limits, cfg.Workers, cfg.SandboxPrefix, ev, cfg.Log); err != nil {
 		return fail(err)
 	}
@@ -124,7 +126,8 @@ func (s *Service) Addr() string { return s.ln.Addr().String() }
 // instance stopped, and were queued again at start.
 func (s *Service) Requeued() []*Submission { return s.requeued }
 
-// Done is closed when the API server stops on its own (a failure).
+// Wait returns when ctx ends (nil) or the API server stops on its own
+// (its error).
 func (s *Service) Wait(ctx context.Context) error {
 	select {
 	case err := <-s.serveErr:
@@ -143,6 +146,7 @@ func (s *Service) Stop(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var errs []error
+		s.events.stop()
 		if err := s.srv.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("API shutdown: %w", err))
 			_ = s.srv.Close()

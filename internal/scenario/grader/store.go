@@ -169,9 +169,6 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // migrate applies the migrations the database lacks, each in its own
 // transaction, and refuses a database from a newer isobench.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("db %s: migrations table: %w", s.what, err)
-	}
 	if s.dialect == postgres {
 		// Two services starting on one database must not both migrate.
 		conn, err := s.db.Conn(ctx)
@@ -183,6 +180,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("db %s: migration lock: %w", s.what, err)
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7205501)`)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("db %s: migrations table: %w", s.what, err)
 	}
 	var current int
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
@@ -346,6 +346,15 @@ func (s *Store) List(ctx context.Context, status Status, after string, limit int
 	return out, rows.Err()
 }
 
+// Exists reports whether a submission has that id.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM submissions WHERE id = ?`), id).Scan(&n); err != nil {
+		return false, fmt.Errorf("db %s: look up %s: %w", s.what, id, err)
+	}
+	return n > 0, nil
+}
+
 // Counts returns how many submissions are in each status.
 func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM submissions GROUP BY status`)
@@ -366,9 +375,10 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 }
 
 // Claim marks the oldest queued submission running for backend and
-// returns it with its archive, or nil when none is queued. PostgreSQL
-// skips rows another service instance has locked, so several instances
-// may share one database.
+// returns it with its archive, or nil when none is queued. One service
+// uses a database at a time (RequeueInterrupted at start relies on it);
+// SKIP LOCKED only keeps concurrent workers of that service from waiting
+// on each other in PostgreSQL.
 func (s *Store) Claim(ctx context.Context, backendName string, now time.Time) (*Submission, error) {
 	pick := `SELECT id FROM submissions WHERE status = 'queued' ORDER BY created_at, id LIMIT 1`
 	if s.dialect == postgres {
@@ -410,13 +420,19 @@ func (s *Store) Finish(ctx context.Context, id string, o Outcome, finished time.
 	}
 	p := o.Phases
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE submissions SET status = 'done', finished_at = ?, verdict = ?, exit_code = ?, message = ?, log = ?,
-		output_bytes = ?, output_truncated = ?, sandbox_id = ?, queue_s = ?, sandbox_s = ?, run_s = ?, teardown_s = ?, tests_s = ? WHERE id = ?`),
-		finished.UnixNano(), string(o.Verdict), exit, o.Message, o.Log, o.OutputBytes, truncated, o.SandboxID,
+		output_bytes = ?, output_truncated = ?, sandbox_id = ?, queue_s = ?, sandbox_s = ?, run_s = ?, teardown_s = ?, tests_s = ? WHERE id = ? AND status = 'running'`),
+		finished.UnixNano(), string(o.Verdict), exit, cleanText(o.Message), cleanText(o.Log), o.OutputBytes, truncated, o.SandboxID,
 		p.Queue, p.Sandbox, p.Run, p.Teardown, p.Tests, id)
 	if err != nil {
 		return fmt.Errorf("db %s: store result of %s: %w", s.what, id, err)
 	}
 	return nil
+}
+
+// cleanText makes a job's output storable as text in both databases:
+// PostgreSQL refuses NUL bytes and invalid UTF-8.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Requeue puts a running submission back in the queue (the service is
@@ -431,7 +447,8 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 
 // RequeueInterrupted puts every running submission back in the queue and
 // returns them: at start, those are jobs a stopped or crashed service was
-// running (with a single service per database).
+// running. One service uses a database at a time (documented; a second
+// would have its running jobs queued again).
 func (s *Store) RequeueInterrupted(ctx context.Context) ([]*Submission, error) {
 	running, err := s.List(ctx, StatusRunning, "", 1<<20)
 	if err != nil {

@@ -3,6 +3,7 @@ package grader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,7 +12,8 @@ import (
 )
 
 // warmPool keeps up to size idle, ready sandboxes. Each is handed out once
-// and replaced behind the job that took it.
+// and replaced behind the job that took it. Every slot launches on its
+// own, so the pool refills as fast as cold mode launches (size at once).
 type warmPool struct {
 	size    int
 	backend backend.Backend
@@ -22,6 +24,9 @@ type warmPool struct {
 	refill chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	lastErr error // the latest failed launch, for a job that waits in vain
 }
 
 type warmSandbox struct {
@@ -29,53 +34,69 @@ type warmSandbox struct {
 	spec backend.Spec
 }
 
+// warmWait bounds a job's wait for a pool sandbox: a backend that keeps
+// failing to launch fails the job with the launch error, as cold mode does.
+const warmWait = 2 * time.Minute
+
 func newWarmPool(size int, b backend.Backend, next func() backend.Spec, log *slog.Logger) *warmPool {
 	return &warmPool{size: size, backend: b, next: next, log: log,
 		ready: make(chan warmSandbox, size), refill: make(chan struct{}, size)}
 }
 
-// start launches the pool's filler, which keeps size sandboxes ready.
+// start launches one filler per slot.
 func (p *warmPool) start(ctx context.Context) {
 	ctx, p.cancel = context.WithCancel(ctx)
 	for range p.size {
+		p.wg.Go(func() { p.fill(ctx) })
 		p.refill <- struct{}{}
 	}
-	p.wg.Go(func() {
+}
+
+func (p *warmPool) fill(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.refill:
+		}
 		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-p.refill:
-			}
 			spec := p.next()
 			sb, err := p.backend.Launch(ctx, spec)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				p.log.Error("warm pool: launch", "sandbox", spec.ID, "err", err)
-				// Try again, but do not spin on a broken backend.
-				sleep(ctx, time.Second)
-				p.refill <- struct{}{}
-				continue
+			if err == nil {
+				p.ready <- warmSandbox{sb, spec} // never blocks: at most size exist
+				break
 			}
-			p.ready <- warmSandbox{sb, spec}
+			if ctx.Err() != nil {
+				return
+			}
+			p.mu.Lock()
+			p.lastErr = err
+			p.mu.Unlock()
+			p.log.Error("warm pool: launch", "sandbox", spec.ID, "err", err)
+			// Try again, without spinning on a broken backend.
+			sleep(ctx, time.Second)
 		}
-	})
+	}
 }
 
 // take hands out a ready sandbox, waiting for one if the pool is empty.
 func (p *warmPool) take(ctx context.Context) (backend.Sandbox, backend.Spec, error) {
+	t := time.NewTimer(warmWait)
+	defer t.Stop()
 	select {
 	case w := <-p.ready:
 		p.refill <- struct{}{}
 		return w.sb, w.spec, nil
 	case <-ctx.Done():
 		return nil, backend.Spec{}, ctx.Err()
+	case <-t.C:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return nil, backend.Spec{}, fmt.Errorf("warm pool: no sandbox ready within %s (last launch error: %v)", warmWait, p.lastErr)
 	}
 }
 
-// close stops the filler and destroys the idle sandboxes.
+// close stops the fillers and destroys the idle sandboxes.
 func (p *warmPool) close() error {
 	if p.cancel != nil {
 		p.cancel()
