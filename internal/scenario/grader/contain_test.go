@@ -15,7 +15,7 @@ import (
 var hostile = []struct {
 	name    string
 	command string
-	timeout float64 // seconds
+	timeout float64   // seconds
 	verdict []Verdict // any of these
 	message string
 	// process: whether the native process (no isolation) can contain it.
