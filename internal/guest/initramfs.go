@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cavaliergopher/cpio"
@@ -142,9 +143,13 @@ func Initramfs(dir, agentPath string, k Kernel, image string) (string, error) {
 	sumPath := path + ".sha256"
 	if want, err := os.ReadFile(sumPath); err == nil {
 		if got, err := digest.File(path); err == nil && got == string(want) {
+			now := time.Now()
+			_ = os.Chtimes(path, now, now) // in use: not pruned
 			return path, nil
 		}
 	}
+	// Every isobench build has its own initramfs; old ones go.
+	pruneInitramfs(dir, time.Now())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
@@ -178,6 +183,42 @@ func Initramfs(dir, agentPath string, k Kernel, image string) (string, error) {
 		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	return path, nil
+}
+
+// Cached initramfs images unused for initramfsMaxAge are removed, but the
+// initramfsKeep newest always stay. The age protects a run in progress
+// that uses an older build's image (its VMs load it at every launch).
+const (
+	initramfsMaxAge = 7 * 24 * time.Hour
+	initramfsKeep   = 4
+)
+
+// pruneInitramfs removes old cached images: without it the cache grows by
+// one image (tens of MB) per isobench build.
+func pruneInitramfs(dir string, now time.Time) []string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "initramfs-*.cpio"))
+	type entry struct {
+		path string
+		mod  time.Time
+	}
+	var es []entry
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			es = append(es, entry{p, fi.ModTime()})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return b.mod.Compare(a.mod) })
+	var removed []string
+	for i, e := range es {
+		if i < initramfsKeep || now.Sub(e.mod) < initramfsMaxAge {
+			continue
+		}
+		if os.Remove(e.path) == nil {
+			_ = os.Remove(e.path + ".sha256")
+			removed = append(removed, e.path)
+		}
+	}
+	return removed
 }
 
 // contentKey hashes the names and contents of files together, and extra.

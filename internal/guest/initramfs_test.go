@@ -2,10 +2,13 @@ package guest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cavaliergopher/cpio"
 )
@@ -145,5 +148,32 @@ func TestDamagedCachedInitramfsIsRebuilt(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(again); !bytes.Equal(got, good) {
 		t.Errorf("damaged initramfs reused (%d bytes, want %d)", len(got), len(good))
+	}
+}
+
+func TestPruneInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ages := []time.Duration{0, time.Hour, 8 * 24 * time.Hour, 9 * 24 * time.Hour, 10 * 24 * time.Hour, 30 * 24 * time.Hour}
+	for i, age := range ages {
+		p := filepath.Join(dir, fmt.Sprintf("initramfs-%d.cpio", i))
+		for _, f := range []string{p, p + ".sha256"} {
+			if err := os.WriteFile(f, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(f, now.Add(-age), now.Add(-age)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	removed := pruneInitramfs(dir, now)
+	// The four newest stay whatever their age; of the rest, only those
+	// unused for a week go.
+	if len(removed) != 2 || !strings.HasSuffix(removed[0], "initramfs-4.cpio") || !strings.HasSuffix(removed[1], "initramfs-5.cpio") {
+		t.Fatalf("removed %v", removed)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 8 {
+		t.Errorf("left %v", left)
 	}
 }
