@@ -79,7 +79,7 @@ const (
 	ExecSignal       Name = "exec.signal"        // the killing signal, 0 if none
 	ExecTimedOut     Name = "exec.timed_out"     // 1 when the time limit killed it
 	ExecOutputBytes  Name = "exec.output_bytes"  // all it wrote, captured or not
-	ExecOOMKills     Name = "exec.oom_kills"     // OOM kills the sandbox's kernel counted during the job
+	ExecOOMKills     Name = "exec.oom_kills"     // VMs: OOM kills in the job's cgroup in the guest
 	ExecForksRefused Name = "exec.forks_refused" // VMs: forks the guest's task limit refused
 )
 
@@ -110,7 +110,7 @@ var known = map[Name]Info{
 	ExecSignal:       {ExecSignal, Count, LowerIsBetter, "signal that killed the job command (0: none)"},
 	ExecTimedOut:     {ExecTimedOut, Count, LowerIsBetter, "1 when the job's time limit killed it"},
 	ExecOutputBytes:  {ExecOutputBytes, Bytes, LowerIsBetter, "bytes the job wrote to stdout and stderr, captured or not"},
-	ExecOOMKills:     {ExecOOMKills, Count, LowerIsBetter, "OOM kills counted by the kernel the sandbox sees (/proc/vmstat) during the job; host-wide for containers"},
+	ExecOOMKills:     {ExecOOMKills, Count, LowerIsBetter, "VMs: OOM kills in the job's cgroup in the guest (containers: the host counts in the sandbox's cgroup)"},
 	ExecForksRefused: {ExecForksRefused, Count, LowerIsBetter, "VMs: forks refused by the task limit of the job's cgroup in the guest"},
 
 	GraderE2EP50:      {GraderE2EP50, Seconds, LowerIsBetter, "median submission latency: submit request sent until its result is available"},

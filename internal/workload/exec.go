@@ -49,7 +49,7 @@ func execSpec() Spec {
 			{Name: "pids", Default: "0", Help: "task limit inside a VM guest (the host's cgroup limits containers); 0: none"},
 		},
 		Metrics: []metric.Name{metric.ExecWall, metric.ExecUnpack, metric.ExecUserCPU, metric.ExecSysCPU, metric.ExecMaxRSS,
-			metric.ExecExitCode, metric.ExecSignal, metric.ExecTimedOut, metric.ExecOutputBytes, metric.ExecOOMKills},
+			metric.ExecExitCode, metric.ExecSignal, metric.ExecTimedOut, metric.ExecOutputBytes, metric.ExecOOMKills, metric.ExecForksRefused},
 		Parse: parseExec,
 	}
 }
@@ -124,6 +124,18 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 	}
 	cmd.Env = []string{"PATH=" + path, "HOME=" + dir, "TMPDIR=" + dir, "LC_ALL=C"}
 	cmd.Stdin = nil
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var cg *jobCgroup
+	if inVMGuest() {
+		// The agent and kernel keep 24 MiB: enough to report the job's end.
+		c, err := newJobCgroup(filepath.Base(dir), j.Pids, 24<<20)
+		if err != nil {
+			return out, fmt.Errorf("exec: job cgroup in the guest: %w", err)
+		}
+		defer c.remove()
+		cg = c
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, c.fd
+	}
 	// One pipe for stdout and stderr, read here: Wait then returns when
 	// the shell exits (the wall time), not when the last background child
 	// closes the pipe.
@@ -138,18 +150,6 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 		defer close(copied)
 		_, _ = io.Copy(log, pr)
 	}()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var cg *jobCgroup
-	if inVMGuest() {
-		// The agent and kernel keep 24 MiB: enough to report the job's end.
-		c, err := newJobCgroup(filepath.Base(dir), j.Pids, 24<<20)
-		if err != nil {
-			return out, fmt.Errorf("exec: job cgroup in the guest: %w", err)
-		}
-		defer c.remove()
-		cg = c
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, c.fd
-	}
 	runStart := time.Now()
 	err = cmd.Start()
 	pw.Close() // the children hold their copies
@@ -213,6 +213,7 @@ func (j ExecJob) Run(ctx context.Context) (Output, error) {
 		// A container's kernel counters are the host's, shared with every
 		// other sandbox: the host reads the sandbox's own cgroup instead.
 		out.skip(metric.ExecOOMKills, "counted by the host in the sandbox's cgroup (the kernel's counters here are host-wide)")
+		out.skip(metric.ExecForksRefused, "counted by the host in the sandbox's cgroup (pids.events)")
 	}
 	out.Log = log.String()
 	return out, nil

@@ -165,6 +165,6 @@ func (b *Backend) config(spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) VMConf
 	if extra := vmm.DeviceCmdline("virtio_pci", disk, tap); extra != "" {
 		cmdline += " " + extra
 	}
-	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.Initramfs, Cmdline: cmdline}
+	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.InitramfsForLaunch(), Cmdline: cmdline}
 	return cfg
 }

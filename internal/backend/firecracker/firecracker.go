@@ -155,7 +155,7 @@ func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec,
 	if err := api.PutMachineConfig(ctx, MachineConfig{VCPUCount: vmm.VCPUs(spec.Limits), MemSizeMiB: vmm.MemoryMiB(spec.Limits)}); err != nil {
 		return err
 	}
-	if err := api.PutBootSource(ctx, BootSource{KernelImagePath: b.vmlinux, InitrdPath: b.guest.Initramfs, BootArgs: cmdline}); err != nil {
+	if err := api.PutBootSource(ctx, BootSource{KernelImagePath: b.vmlinux, InitrdPath: b.guest.InitramfsForLaunch(), BootArgs: cmdline}); err != nil {
 		return err
 	}
 	if disk != nil {

@@ -108,7 +108,7 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 	args := []string{
 		"-M", b.m.machine, "-accel", string(b.accel),
 		"-m", fmt.Sprint(vmm.MemoryMiB(spec.Limits)), "-smp", fmt.Sprint(vmm.VCPUs(spec.Limits)),
-		"-kernel", b.guest.Kernel.Path, "-initrd", b.guest.Initramfs,
+		"-kernel", b.guest.Kernel.Path, "-initrd", b.guest.InitramfsForLaunch(),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio", "-qmp", "unix:" + qmpPath + ",server=on,wait=off",
 	}

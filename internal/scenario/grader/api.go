@@ -150,6 +150,11 @@ func (a *api) submit(w http.ResponseWriter, r *http.Request) {
 func (a *api) parseSubmission(w http.ResponseWriter, r *http.Request) (*Submission, *fieldError) {
 	// Base64 in JSON takes 4/3 of the archive, plus room for the rest.
 	r.Body = http.MaxBytesReader(w, r.Body, a.maxUpload*4/3+maxCommand+64<<10)
+	if r.URL.RawQuery != "" {
+		// The submission is the body alone: a parameter in the URL would
+		// otherwise be silently ignored (or, with forms, mixed in).
+		return nil, badField("query", "a submission takes no URL parameters (%q): send every field in the body", r.URL.RawQuery)
+	}
 	ctype, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, &fieldError{http.StatusUnsupportedMediaType, "Content-Type", "send application/json or multipart/form-data"}
@@ -182,34 +187,44 @@ func (a *api) parseSubmission(w http.ResponseWriter, r *http.Request) (*Submissi
 			return nil, badField("body", "not a valid multipart form: %v", err)
 		}
 		defer r.MultipartForm.RemoveAll()
-		for k := range r.MultipartForm.Value {
+		for k, vs := range r.MultipartForm.Value {
 			switch k {
 			case "command", "timeout_s":
+				if len(vs) != 1 {
+					return nil, badField(k, "given %d times; send it once", len(vs))
+				}
 			case "archive":
 				return nil, badField("archive", "must be a file upload (curl -F archive=@submission.tar.gz), not a text field")
 			default:
 				return nil, badField(k, "unknown form field (valid: command, timeout_s, archive)")
 			}
 		}
-		for k := range r.MultipartForm.File {
+		for k, fs := range r.MultipartForm.File {
 			if k != "archive" {
 				return nil, badField(k, "unknown file field (the files go in one .tar.gz named archive)")
 			}
-		}
-		req.Command = r.FormValue("command")
-		if v := r.FormValue("timeout_s"); v != "" {
-			if req.TimeoutS, err = strconv.ParseFloat(v, 64); err != nil {
-				return nil, badField("timeout_s", "%q is not a number of seconds", v)
+			if len(fs) != 1 {
+				return nil, badField(k, "given %d times; send one .tar.gz", len(fs))
 			}
 		}
-		if f, _, err := r.FormFile("archive"); err == nil {
+		if vs := r.MultipartForm.Value["command"]; len(vs) == 1 {
+			req.Command = vs[0]
+		}
+		if vs := r.MultipartForm.Value["timeout_s"]; len(vs) == 1 && vs[0] != "" {
+			if req.TimeoutS, err = strconv.ParseFloat(vs[0], 64); err != nil {
+				return nil, badField("timeout_s", "%q is not a number of seconds", vs[0])
+			}
+		}
+		if fs := r.MultipartForm.File["archive"]; len(fs) == 1 {
+			f, err := fs[0].Open()
+			if err != nil {
+				return nil, badField("archive", "read: %v", err)
+			}
 			archive, err = io.ReadAll(io.LimitReader(f, a.maxUpload+1))
 			f.Close()
 			if err != nil {
 				return nil, badField("archive", "read: %v", err)
 			}
-		} else if !errors.Is(err, http.ErrMissingFile) {
-			return nil, badField("archive", "%v", err)
 		}
 	default:
 		return nil, &fieldError{http.StatusUnsupportedMediaType, "Content-Type", fmt.Sprintf("%s is not accepted: send application/json or multipart/form-data", ctype)}

@@ -299,9 +299,14 @@ func (e *Executor) execute(ctx context.Context, sub *Submission) (o Outcome, int
 		return o, false
 	}
 	judge(&o, res, timeout, e.limits.OutputLimit)
+	// In a VM the agent counts in the job's cgroup of the guest (in other
+	// sandboxes it reports neither: the host counts above).
 	for _, m := range res.Metrics {
-		if m.Name == metric.ExecForksRefused {
-			hits.PidsMax += int64(m.Value) // counted in a VM guest
+		switch m.Name {
+		case metric.ExecForksRefused:
+			hits.PidsMax += int64(m.Value)
+		case metric.ExecOOMKills:
+			hits.OOMKills += int64(m.Value)
 		}
 	}
 	if hits.OOMKills > 0 && (o.Verdict == VerdictKilled || o.Verdict == VerdictFailed) {

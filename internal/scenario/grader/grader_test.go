@@ -201,6 +201,8 @@ func testAPI(t *testing.T, b backend.Backend, prefix, db string) {
 		{"file and directory", "POST", "/v1/submissions", "application/json", testToken, []byte(`{"command":"x","files":{"a":"1","a/b":"2"}}`), 400, "is a file and also the directory"},
 		{"multipart unknown field", "POST", "/v1/submissions", formType, testToken, form([2]string{"command", "x"}, [2]string{"timeout", "5"}), 400, "unknown form field"},
 		{"multipart archive as text", "POST", "/v1/submissions", formType, testToken, form([2]string{"command", "x"}, [2]string{"archive", "sub.tar.gz"}), 400, "must be a file upload"},
+		{"multipart command twice", "POST", "/v1/submissions", formType, testToken, form([2]string{"command", "x"}, [2]string{"command", "y"}), 400, "given 2 times"},
+		{"query parameter on submit", "POST", "/v1/submissions?command=true", "application/json", testToken, []byte(`{"command":"true"}`), 400, "takes no URL parameters"},
 		{"unknown endpoint", "GET", "/v2/things", "", testToken, nil, 404, "no such endpoint"},
 		{"health needs no token", "GET", "/healthz", "", "", nil, 200, `"status": "ok"`},
 	}

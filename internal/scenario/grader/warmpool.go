@@ -38,6 +38,9 @@ type warmSandbox struct {
 // failing to launch fails the job with the launch error, as cold mode does.
 const warmWait = 2 * time.Minute
 
+// maxWarmBackoff caps the pause between a filler's failed launches.
+const maxWarmBackoff = 30 * time.Second
+
 func newWarmPool(size int, b backend.Backend, next func() backend.Spec, log *slog.Logger) *warmPool {
 	return &warmPool{size: size, backend: b, next: next, log: log,
 		ready: make(chan warmSandbox, size), refill: make(chan struct{}, size)}
@@ -59,9 +62,13 @@ func (p *warmPool) fill(ctx context.Context) {
 			return
 		case <-p.refill:
 		}
+		backoff := time.Second
 		for {
 			spec := p.next()
 			sb, err := p.backend.Launch(ctx, spec)
+			p.mu.Lock()
+			p.lastErr = err // a success clears an old failure
+			p.mu.Unlock()
 			if err == nil {
 				p.ready <- warmSandbox{sb, spec} // never blocks: at most size exist
 				break
@@ -69,12 +76,10 @@ func (p *warmPool) fill(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			p.mu.Lock()
-			p.lastErr = err
-			p.mu.Unlock()
-			p.log.Error("warm pool: launch", "sandbox", spec.ID, "err", err)
-			// Try again, without spinning on a broken backend.
-			sleep(ctx, time.Second)
+			p.log.Error("warm pool: launch", "sandbox", spec.ID, "err", err, "retry_in", backoff)
+			// Try again, without hammering a broken backend.
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, maxWarmBackoff)
 		}
 	}
 }
@@ -91,8 +96,12 @@ func (p *warmPool) take(ctx context.Context) (backend.Sandbox, backend.Spec, err
 		return nil, backend.Spec{}, ctx.Err()
 	case <-t.C:
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		return nil, backend.Spec{}, fmt.Errorf("warm pool: no sandbox ready within %s (last launch error: %v)", warmWait, p.lastErr)
+		last := p.lastErr
+		p.mu.Unlock()
+		if last == nil {
+			return nil, backend.Spec{}, fmt.Errorf("warm pool: no sandbox ready within %s (no launch failed: the pool's launches are slower than the jobs take them)", warmWait)
+		}
+		return nil, backend.Spec{}, fmt.Errorf("warm pool: no sandbox ready within %s: last launch: %w", warmWait, last)
 	}
 }
 
