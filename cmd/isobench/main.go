@@ -13,6 +13,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend/oci"
+	"github.com/isobench/isobench/internal/workload"
 
 	// Backends register themselves.
 	_ "github.com/isobench/isobench/internal/backend/process"
@@ -32,6 +33,10 @@ func main() {
 		switch os.Args[1] {
 		case "agent":
 			os.Exit(runAgent())
+		case workload.ChrootCommand:
+			err := workload.ExecChroot(os.Args[2:])
+			fmt.Fprintln(os.Stderr, "isobench:", err)
+			os.Exit(exitFailure)
 		case oci.HiddenMountCommand:
 			err := oci.ExecHidingMount(os.Args[2:])
 			fmt.Fprintln(os.Stderr, "isobench:", err)

@@ -86,7 +86,7 @@ runc, crun, gVisor, microVMs, full VMs) and reports the cost of each, side by si
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCommand(ctx, g, h), newBackendsCommand(ctx, g, h), newAgentCommand(), newVersionCommand(g), newSelftestCommand(ctx, g), newReportCommand(ctx, g), newCompareCommand(ctx, g), newEvaluateCommand(ctx, g), newHistoryCommand(ctx, g), newGraderCommand(ctx, g, h))
+	root.AddCommand(newRunCommand(ctx, g, h), newBackendsCommand(ctx, g, h), newAgentCommand(), newVersionCommand(g), newSelftestCommand(ctx, g), newReportCommand(ctx, g), newCompareCommand(ctx, g), newEvaluateCommand(ctx, g), newHistoryCommand(ctx, g), newGraderCommand(ctx, g, h), newImageCommand(ctx, g))
 	root.SetContext(ctx)
 	return root
 }

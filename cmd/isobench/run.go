@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/history"
+	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/progress"
 	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/result"
@@ -36,6 +38,10 @@ type runOptions struct {
 	kernel       string
 	accel        string
 	probeTimeout time.Duration
+	// suiteName is --suite: a named preset of workloads.
+	suiteName   string
+	imageCache  string
+	imageMirror string
 }
 
 func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
@@ -63,6 +69,18 @@ func newRunCommand(ctx context.Context, g *globals, h *hooks) *cobra.Command {
 // complete applies --quick and validates everything before anything runs.
 func (o *runOptions) complete(cmd *cobra.Command) error {
 	o.suite.Backends = splitList(o.suite.Backends)
+	if o.suiteName != "" {
+		if cmd.Flags().Changed("workloads") {
+			return usagef("--suite and --workloads: choose one (a suite is a list of workloads)")
+		}
+		levels := o.suite.Concurrency
+		if err := o.suite.ApplyPreset(o.suiteName); err != nil {
+			return usagef("--%v", err)
+		}
+		if cmd.Flags().Changed("concurrency") {
+			o.suite.Concurrency = levels
+		}
+	}
 	o.suite.Workloads = suite.ExpandScale(suite.ExpandWorkloads(splitList(o.suite.Workloads)), o.suite.Concurrency)
 	if o.suite.Quick {
 		if !cmd.Flags().Changed("reps") {
@@ -129,8 +147,24 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 	if err := agent.CheckStatic(self); err != nil {
 		return err
 	}
+	var img image.Image
+	if preset := o.suite.ImagePreset(); preset != "" {
+		r, err := image.Preset(preset)
+		if err != nil {
+			return err
+		}
+		c, err := imageCache(o.imageCache)
+		if err != nil {
+			return err
+		}
+		if img, err = buildImage(ctx, g, c, r, o.imageMirror, false); err != nil {
+			return fmt.Errorf("the tool workloads need guest image %s: %w", preset, err)
+		}
+		c.MarkUsed(img)
+	}
 	run, err := runner.RunSuite(ctx, runner.Options{
-		Suite: o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch, KernelPath: o.kernel, Accel: backend.AccelChoice(o.accel),
+		GuestImage: img,
+		Suite:      o.suite, OutDir: o.out, AgentPath: self, WorkRoot: workRoot(), ScratchRoot: o.scratch, KernelPath: o.kernel, Accel: backend.AccelChoice(o.accel),
 		ProbeTimeout: o.probeTimeout, Command: os.Args, Build: buildInfo(),
 		Progress: progress.New(g.stderr), Log: g.logger(),
 	})
@@ -194,9 +228,20 @@ func addRunFlags(f *pflag.FlagSet, o *runOptions, all bool) {
 		return
 	}
 	f.StringSliceVar(&o.suite.Workloads, "workloads", d.Workloads, "workloads to run, comma-separated (valid: "+fmt.Sprint(suite.WorkloadNames())+")")
+	f.StringVar(&o.suiteName, "suite", "", "a named suite instead of --workloads: "+suiteHelp())
+	f.StringVar(&o.imageCache, "image-cache", "", "guest image cache for the tool workloads (default $XDG_CACHE_HOME/isobench/images)")
+	f.StringVar(&o.imageMirror, "image-mirror", image.DefaultMirror, "Debian mirror a missing guest image is built from")
 	f.IntSliceVar(&o.suite.Concurrency, "concurrency", d.Concurrency, "levels of the scale workload: sandboxes launched at once per sample")
 	f.IntVar(&o.suite.DensityBatch, "density-batch", d.DensityBatch, "density workload: sandboxes launched per batch")
 	f.IntVar(&o.suite.DensityMax, "density-max", d.DensityMax, "density workload: most sandboxes kept at once")
 	f.StringVar(&o.memoryBudget, "memory-budget", "", "density workload: host memory the idle sandboxes may take (default: half of MemAvailable at its start)")
 	addGraderFlags(f, o, "grader-")
+}
+
+func suiteHelp() string {
+	var parts []string
+	for _, n := range suite.SuiteNames() {
+		parts = append(parts, n+" ("+suite.PresetDescription(n)+")")
+	}
+	return strings.Join(parts, "; ")
 }

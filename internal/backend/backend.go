@@ -83,6 +83,7 @@ type Feature string
 const (
 	FeatureNetwork Feature = "network" // a link to the host (Spec.Network)
 	FeatureScratch Feature = "scratch" // a scratch volume (Spec.Scratch)
+	FeatureRootfs  Feature = "rootfs"  // the guest image as the sandbox's root (Env.Rootfs)
 )
 
 // Missing returns why spec asks for something this backend cannot provide
@@ -93,6 +94,9 @@ func (i Info) Missing(spec Spec) string {
 	}
 	if spec.Scratch != "" && !spec.WritableRoot && i.Unsupported[FeatureScratch] != "" {
 		return i.Unsupported[FeatureScratch]
+	}
+	if spec.Tools && i.Unsupported[FeatureRootfs] != "" {
+		return i.Unsupported[FeatureRootfs]
 	}
 	return ""
 }
@@ -155,6 +159,8 @@ type Spec struct {
 	// sandbox's loopback up. Backends that cannot give one say so through
 	// HostLinker.
 	Network bool
+	// Tools says the workload runs tools of the guest image (Env.Rootfs).
+	Tools bool
 }
 
 // HostLinker is implemented by sandboxes launched with Spec.Network: the
@@ -194,6 +200,12 @@ type Env struct {
 	// the host's filesystem and tells the agent where the tree is instead
 	// (ImageEnv).
 	Image string
+	// Rootfs is a guest image's root filesystem (internal/image): a
+	// Debian tree with the standard tools. Containers run on it, read-only,
+	// as their root; the native process tells the agent where it is
+	// (workload.RootfsEnv) and tools run chrooted into it. "" for suites
+	// that run no tools.
+	Rootfs string
 	// KernelPath is the guest kernel for VM backends ("" = Debian's cloud
 	// kernel, fetched and cached).
 	KernelPath string

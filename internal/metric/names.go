@@ -181,6 +181,12 @@ func Describe(n Name) (Info, error) {
 	if i, ok := known[n]; ok {
 		return i, nil
 	}
+	if i, ok := toolMetrics[n]; ok {
+		return i, nil
+	}
+	if i, ok := describeLevel(n); ok {
+		return i, nil
+	}
 	if len(n) > len(PhasePrefix) && string(n[:len(PhasePrefix)]) == PhasePrefix {
 		return Info{n, Seconds, LowerIsBetter, "cold-start phase " + string(n[len(PhasePrefix):])}, nil
 	}

@@ -75,6 +75,8 @@ type Config struct {
 	Grader *GraderConfig `json:"grader,omitempty"`
 	// Image describes what every sandbox got beside the agent, if anything.
 	Image string `json:"image,omitempty"`
+	// GuestImage is the Debian image the standard tools ran from.
+	GuestImage *GuestImage `json:"guest_image,omitempty"`
 }
 
 // GraderConfig is the grader workload's load test. Each sandbox gets the
@@ -149,4 +151,17 @@ func (s Sample) Value(n metric.Name) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// GuestImage records the guest image of a run's tool workloads: what it
+// was built from and the versions of its tools.
+type GuestImage struct {
+	Preset    string            `json:"preset"`
+	Digest    string            `json:"digest"`
+	Release   string            `json:"release"`
+	Mirror    string            `json:"mirror"`
+	Builder   string            `json:"builder"`
+	Built     time.Time         `json:"built"`
+	SizeBytes int64             `json:"size_bytes"`
+	Packages  map[string]string `json:"packages"`
 }

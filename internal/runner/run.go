@@ -14,6 +14,7 @@ import (
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/scenario/grader"
 	"github.com/isobench/isobench/internal/suite"
@@ -40,10 +41,12 @@ type Options struct {
 	KernelPath   string // guest kernel for VM backends ("" = fetched)
 	Accel        backend.AccelChoice
 	ProbeTimeout time.Duration
-	Command      []string
-	Build        result.Build
-	Progress     Progress
-	Log          *slog.Logger
+	// GuestImage is the built image the tool workloads run on (zero: none).
+	GuestImage image.Image
+	Command    []string
+	Build      result.Build
+	Progress   Progress
+	Log        *slog.Logger
 }
 
 // Progress receives events for display; it must not block for long.
@@ -109,7 +112,13 @@ func RunSuite(ctx context.Context, o Options) (*result.Run, error) {
 	out := filepath.Join(o.OutDir, ResultsFile)
 	scratchDir := filepath.Join(o.ScratchRoot, runID)
 	run.Config.ScratchDir, run.Config.ScratchFS = scratchDir, fsType(o.ScratchRoot)
-	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Accel: o.Accel, Log: log}
+	env := backend.Env{AgentPath: o.AgentPath, WorkDir: workDir, RunID: runID, ProbeTimeout: o.ProbeTimeout, LaunchMode: s.LaunchMode, KernelPath: o.KernelPath, Accel: o.Accel, Log: log,
+		Rootfs: o.GuestImage.Rootfs()}
+	if o.GuestImage.Dir != "" {
+		gi := o.GuestImage
+		run.Config.GuestImage = &result.GuestImage{Preset: gi.Recipe.Preset, Digest: gi.Digest, Release: gi.Recipe.Release, Mirror: gi.Mirror,
+			Builder: gi.Builder, Built: gi.Built, SizeBytes: gi.SizeBytes, Packages: gi.Packages}
+	}
 	if run.Config.Grader != nil {
 		// Grader jobs need a shell in their sandboxes; every sandbox of
 		// the run gets the same tree, so the numbers stay comparable.
@@ -241,7 +250,8 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 		if !c.Warmup {
 			measured++
 		}
-		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits, Network: w.Network, WritableRoot: w.WritableRoot}
+		spec := backend.Spec{ID: fmt.Sprintf("%s%s-%d", backend.IDPrefix, run.ID, i), Limits: s.Limits, Network: w.Network, WritableRoot: w.WritableRoot, Tools: w.Tools}
+		timeout := max(s.Timeout, w.Timeout)
 		if w.Scratch {
 			spec.Scratch = filepath.Join(scratchDir, spec.ID)
 			if err := os.MkdirAll(spec.Scratch, 0o755); err != nil {
@@ -275,10 +285,10 @@ func measureAll(ctx context.Context, run *result.Run, usable []backend.Backend, 
 				info := b.Info()
 				sample = result.Sample{Backend: info.Name, Accel: info.Accel, Workload: string(w.Name), Start: time.Now(), Error: err.Error()}
 			default:
-				sample, interrupted = measure(ctx, b, w, spec, s.Timeout, launch)
+				sample, interrupted = measure(ctx, b, w, spec, timeout, launch)
 			}
 		default:
-			sample, interrupted = measure(ctx, b, w, spec, s.Timeout, nil)
+			sample, interrupted = measure(ctx, b, w, spec, timeout, nil)
 		}
 		if spec.Scratch != "" {
 			if err := os.RemoveAll(spec.Scratch); err != nil {

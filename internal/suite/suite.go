@@ -13,6 +13,7 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
+	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/workload"
 )
@@ -55,6 +56,13 @@ type Workload struct {
 	// Grader load-tests the autograding service on the backend: every
 	// sample is one load test (Suite.Grader).
 	Grader bool
+	// Tools says the workload runs standard tools from the guest image
+	// built with ImagePreset.
+	Tools       bool
+	ImagePreset string
+	// Timeout, when longer than the suite's, bounds this workload's
+	// samples instead (a tool's full-size run takes minutes).
+	Timeout time.Duration
 }
 
 // Scale and Density name the scalability workloads. Scale stands for one
@@ -100,6 +108,23 @@ var listed = []struct {
 	{"network", workload.Network, false, true, false, nil},
 }
 
+type toolWorkload struct {
+	name             WorkloadName
+	agent            workload.ID
+	scratch, network bool
+	preset           string        // the smallest image preset with the tool
+	timeout          time.Duration // per sample, full size
+}
+
+// toolWorkloads are the standard-tool benchmarks: the reference
+// evaluation's tools with its parameters, run from a guest image. "all"
+// does not select them: they need an image (see --suite).
+var toolWorkloads = []toolWorkload{
+	{"sysbench-cpu", workload.SysbenchCPU, false, false, image.PresetTools, 2 * time.Minute},
+	{"sysbench-fileio", workload.SysbenchFileIO, true, false, image.PresetTools, 10 * time.Minute},
+	{"fio", workload.Fio, true, false, image.PresetTools, 5 * time.Minute},
+}
+
 // Restore is the snapshot-restore cold start: each sample restores a
 // sandbox from a snapshot of a ready one and then runs a short CPU burst as
 // its first request, whose wall time shows what a bare restore hides
@@ -115,14 +140,23 @@ func WorkloadNames() []string {
 	for _, w := range listed {
 		out = append(out, string(w.name))
 	}
-	return append(out, string(Restore), string(Scale), string(Density), string(Grader))
+	out = append(out, string(Restore), string(Scale), string(Density), string(Grader))
+	for _, t := range toolWorkloads {
+		out = append(out, string(t.name))
+	}
+	return out
+}
+
+// isTool reports whether the named workload runs standard tools.
+func isTool(name string) bool {
+	return slices.ContainsFunc(toolWorkloads, func(t toolWorkload) bool { return string(t.name) == name })
 }
 
 // perSandbox reports whether "all" selects the workload: every workload
 // measured in one sandbox at a time. scale, density and grader launch many
 // sandboxes and are selected by name.
 func perSandbox(name string) bool {
-	return name != string(Scale) && name != string(Density) && name != string(Grader)
+	return name != string(Scale) && name != string(Density) && name != string(Grader) && !isTool(name)
 }
 
 // Workload resolves a name with this suite's settings: --quick sizes, and
@@ -168,6 +202,26 @@ func (s Suite) Workload(name string) (Workload, error) {
 			Description: "snapshot restore → agent answers, then a 200 ms single-thread CPU burst as the first request (restore.first_run is its wall time)",
 			Metrics:     append([]metric.Name{metric.RestoreFirstRun}, spec.Metrics...),
 			Request:     &agent.Request{Workload: string(workload.CPUID), Params: params}}, nil
+	}
+	for _, t := range toolWorkloads {
+		if string(t.name) != name {
+			continue
+		}
+		spec, err := workload.Lookup(t.agent)
+		if err != nil {
+			return Workload{}, err
+		}
+		params := spec.Defaults(s.Quick)
+		if _, err := spec.New(params); err != nil {
+			return Workload{}, fmt.Errorf("workloads: %w", err)
+		}
+		timeout := t.timeout
+		if s.Quick {
+			timeout = min(timeout, 2*time.Minute)
+		}
+		return Workload{Name: t.name, Description: spec.Description, Scratch: t.scratch, Network: t.network, Metrics: spec.Metrics,
+			Tools: true, ImagePreset: t.preset, Timeout: timeout,
+			Request: &agent.Request{Workload: string(t.agent), Params: params}}, nil
 	}
 	for _, l := range listed {
 		if string(l.name) != name {
@@ -381,3 +435,55 @@ func firstDuplicate(xs []string) string {
 	}
 	return ""
 }
+
+// ImagePreset is the guest image the suite's tool workloads need: the
+// smallest preset that has every tool, or "" when none runs a tool.
+func (s Suite) ImagePreset() string {
+	preset := ""
+	for _, n := range s.Workloads {
+		w, err := s.Workload(n)
+		if err != nil || !w.Tools {
+			continue
+		}
+		if preset == "" || w.ImagePreset == image.PresetStandard {
+			preset = w.ImagePreset
+		}
+	}
+	return preset
+}
+
+// Presets are the named suites of --suite: the reference evaluations'
+// test tables.
+var presets = map[string]struct {
+	description string
+	workloads   []string
+	concurrency []int
+}{
+	"thesis": {"the reference evaluation (ppeerttu/virtualization-benchmarks): boot, sysbench CPU and file I/O, iperf3, MariaDB OLTP, HTTP load, a C++ CI job",
+		[]string{string(ColdStart), "sysbench-cpu", "sysbench-fileio"}, nil},
+	"microvm": {"container vs traditional VM vs micro VM: cold start and its growth with the number of instances, CPU, disk I/O",
+		[]string{string(ColdStart), string(Scale), "sysbench-cpu", "fio"}, []int{1, 2, 4, 8}},
+}
+
+// SuiteNames lists the --suite presets.
+func SuiteNames() []string {
+	names := slices.Collect(maps.Keys(presets))
+	slices.Sort(names)
+	return names
+}
+
+// ApplyPreset sets the workloads (and scale levels) of a named suite.
+func (s *Suite) ApplyPreset(name string) error {
+	p, ok := presets[name]
+	if !ok {
+		return fmt.Errorf("suite: %q is not a suite (valid: %s)", name, strings.Join(SuiteNames(), ", "))
+	}
+	s.Workloads = slices.Clone(p.workloads)
+	if p.concurrency != nil {
+		s.Concurrency = slices.Clone(p.concurrency)
+	}
+	return nil
+}
+
+// PresetDescription describes a named suite.
+func PresetDescription(name string) string { return presets[name].description }

@@ -118,6 +118,7 @@ func specs() []Spec {
 			Params: []Param{{Name: "duration", Default: "0", Help: "how long; 0 means until cancelled"}},
 			Parse:  parseSleep},
 		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(), execSpec(),
+		sysbenchCPUSpec(), sysbenchFileIOSpec(), fioSpec(),
 	}
 }
 

@@ -87,6 +87,7 @@ func (b *Backend) Info() backend.Info {
 			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
 		},
 		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
+		Unsupported:  map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage},
 	}
 }
 

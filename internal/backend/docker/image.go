@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	guestimage "github.com/isobench/isobench/internal/image"
+
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/imagetree"
 )
@@ -45,9 +47,13 @@ func (b *Backend) removeImage(ctx context.Context) error {
 // points it needs into the daemon: no registry is involved.
 func (b *Backend) importImage(ctx context.Context) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath, b.env.Image)) }()
+	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath, b.env.Image, b.env.Rootfs)) }()
 	defer pr.Close()
-	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	timeout := 2 * time.Minute
+	if b.env.Rootfs != "" {
+		timeout = 15 * time.Minute // a guest image is about a GiB
+	}
+	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	repo, tag, _ := strings.Cut(b.image, ":")
 	if err := b.api.ImageImport(ictx, pr, repo, tag, []string{"LABEL org.isobench.agent=1"}); err != nil {
@@ -58,9 +64,16 @@ func (b *Backend) importImage(ctx context.Context) error {
 
 // writeRootfsTar writes the image's root filesystem: the agent and the
 // directories that the container's mounts and workloads use.
-func writeRootfsTar(w io.Writer, agentPath, image string) error {
+func writeRootfsTar(w io.Writer, agentPath, image, rootfs string) error {
 	tw := tar.NewWriter(w)
 	now := time.Unix(0, 0)
+	if rootfs != "" {
+		// The guest image first; the agent replaces its placeholder.
+		agentRel := strings.TrimPrefix(agentInImage, "/")
+		if err := guestimage.WriteTar(tw, rootfs, func(rel string) bool { return rel == agentRel }); err != nil {
+			return err
+		}
+	}
 	dirs := []struct {
 		name string
 		mode int64

@@ -94,10 +94,10 @@ func (b *Backend) noDevices() bool { return b.guest.Kernel.Source != "user" }
 
 func (b *Backend) unsupported() map[backend.Feature]string {
 	if !b.noDevices() {
-		return nil
+		return map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage}
 	}
 	why := fmt.Sprintf("no virtio devices with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", b.guest.Kernel.Source)
-	return map[backend.Feature]string{backend.FeatureNetwork: why, backend.FeatureScratch: why}
+	return map[backend.Feature]string{backend.FeatureNetwork: why, backend.FeatureScratch: why, backend.FeatureRootfs: vmm.NoGuestImage}
 }
 
 // Launch starts Firecracker, configures the machine through the API and

@@ -74,6 +74,7 @@ type sandboxExtras struct {
 	scratch   string // host dir to bind-mount as the scratch volume
 	netnsPath string // network namespace to join, prepared by isobench
 	rootfs    string // a writable root (overlay) instead of the shared one
+	agent     string // host path of the agent to bind-mount (on a guest image)
 }
 
 func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras) *specs.Spec {
@@ -118,6 +119,9 @@ func containerSpec(id, rootfs string, limits backend.Limits, extra sandboxExtras
 	if extra.rootfs != "" {
 		s.Root = &specs.Root{Path: extra.rootfs}
 		s.Process.Env = append(s.Process.Env, workload.RootDirEnv+"="+backend.RootDirInSandbox)
+	}
+	if extra.agent != "" {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: agentInRootfs, Type: "bind", Source: extra.agent, Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
 	if extra.netnsPath != "" {
 		for i, ns := range s.Linux.Namespaces {

@@ -81,6 +81,9 @@ func (b *Backend) Launch(ctx context.Context, spec backend.Spec) (backend.Sandbo
 	if b.env.Image != "" {
 		cmd.Env = append(cmd.Env, backend.ImageEnv+"="+b.env.Image)
 	}
+	if b.env.Rootfs != "" {
+		cmd.Env = append(cmd.Env, workload.RootfsEnv+"="+b.env.Rootfs)
+	}
 	if spec.Scratch != "" {
 		cmd.Env = append(cmd.Env, workload.ScratchEnv+"="+spec.Scratch)
 		if spec.WritableRoot {

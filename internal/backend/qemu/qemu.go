@@ -101,6 +101,7 @@ func (b *Backend) Info() backend.Info {
 		Config:       []string{"-M " + b.m.machine, "-accel " + string(b.accel), "-append " + b.cmdline},
 		Notes:        notes,
 		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
+		Unsupported:  map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage},
 	}
 }
 

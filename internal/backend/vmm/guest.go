@@ -44,3 +44,9 @@ func (g Guest) InitramfsForLaunch() string {
 	_ = os.Chtimes(g.Initramfs, now, now)
 	return g.Initramfs
 }
+
+// NoGuestImage is why VM guests cannot run the standard tools yet: the
+// guest image would reach them as a read-only ext4 disk (mkfs.ext4 -d from
+// the image tree) mounted by the agent before it chroots a tool into it,
+// and that path is not built. Containers and the native process run them.
+const NoGuestImage = "standard tools in VM guests are not built yet: the guest image must be attached as an ext4 disk (mkfs.ext4 -d) that the guest agent mounts; containers and the native process run them now"

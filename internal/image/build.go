@@ -1,0 +1,232 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// DefaultMirror is the Debian archive images are fetched from.
+const DefaultMirror = "http://deb.debian.org/debian"
+
+// BuildOptions tune one build.
+type BuildOptions struct {
+	Mirror string
+	// Progress gets every line the builder prints, as it prints it.
+	Progress func(line string)
+	// Rebuild builds even when the image is cached.
+	Rebuild bool
+}
+
+// Placeholders every image holds, so that a sandbox can run on the image
+// read-only: the agent is bind-mounted over AgentPath, the scratch volume
+// over ScratchDir.
+const (
+	AgentPath  = "/isobench"
+	ScratchDir = "/scratch"
+)
+
+// Build returns the image of r, building it unless it is cached. The build
+// runs debootstrap in a private mount namespace, so that nothing it mounts
+// (proc, sys in the new root) outlives it, even when it is killed; a build
+// that fails leaves nothing in the cache.
+func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, error) {
+	if err := r.Validate(); err != nil {
+		return Image{}, err
+	}
+	unlock, err := c.lock()
+	if err != nil {
+		return Image{}, err
+	}
+	defer unlock()
+	final := filepath.Join(c.Dir, r.Name())
+	if !opts.Rebuild {
+		if img, err := c.read(final); err == nil {
+			return img, nil
+		}
+	}
+	if os.Geteuid() != 0 {
+		return Image{}, errors.New("image build: debootstrap needs root (run as root, or sudo isobench image build)")
+	}
+	deboot, err := exec.LookPath("debootstrap")
+	if err != nil {
+		return Image{}, fmt.Errorf("image build: debootstrap not found (apt-get install debootstrap): %w", err)
+	}
+	mirror := opts.Mirror
+	if mirror == "" {
+		mirror = DefaultMirror
+	}
+	tmp, err := os.MkdirTemp(c.Dir, buildPrefix+r.Name()+"-")
+	if err != nil {
+		return Image{}, fmt.Errorf("image build: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	rootfs := filepath.Join(tmp, "rootfs")
+	args := []string{"--variant=" + r.Variant, "--components=main"}
+	if len(r.Packages) > 0 {
+		args = append(args, "--include="+strings.Join(r.Packages, ","))
+	}
+	args = append(args, r.Release, rootfs, mirror)
+	if err := runLogged(ctx, filepath.Join(tmp, "build.log"), opts.Progress, deboot, args...); err != nil {
+		return Image{}, fmt.Errorf("image build %s: debootstrap %s: %w", r.Name(), r.Release, err)
+	}
+	if err := finishRootfs(rootfs); err != nil {
+		return Image{}, fmt.Errorf("image build %s: %w", r.Name(), err)
+	}
+	img := Image{Format: metaVersion, Recipe: r, Digest: r.Digest(), Built: time.Now().UTC(), Mirror: mirror,
+		Builder: "debootstrap " + toolVersion(ctx, "dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+	if img.Packages, err = installedVersions(ctx, rootfs, r.Packages); err != nil {
+		return Image{}, fmt.Errorf("image build %s: %w", r.Name(), err)
+	}
+	if img.SizeBytes, err = diskUsage(rootfs); err != nil {
+		return Image{}, fmt.Errorf("image build %s: size: %w", r.Name(), err)
+	}
+	b, _ := json.MarshalIndent(img, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, metaFile), b, 0o644); err != nil {
+		return Image{}, fmt.Errorf("image build: %w", err)
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return Image{}, fmt.Errorf("image build: replace %s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return Image{}, fmt.Errorf("image build: %w", err)
+	}
+	ok = true
+	img.Dir, img.LastUsed = final, img.Built
+	return img, nil
+}
+
+// finishRootfs drops what only the build needed and adds the placeholders.
+func finishRootfs(rootfs string) error {
+	for _, glob := range []string{"var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*", "var/log/*.log"} {
+		matches, _ := filepath.Glob(filepath.Join(rootfs, glob))
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(rootfs, ScratchDir), 0o755); err != nil {
+		return err
+	}
+	// An empty file for the agent's bind mount, which needs a target.
+	return os.WriteFile(filepath.Join(rootfs, AgentPath), nil, 0o755)
+}
+
+// installedVersions reads the image's dpkg database.
+func installedVersions(ctx context.Context, rootfs string, pkgs []string) (map[string]string, error) {
+	if len(pkgs) == 0 {
+		return map[string]string{}, nil
+	}
+	args := append([]string{"--admindir=" + filepath.Join(rootfs, "var/lib/dpkg"), "-W", "-f=${Package}\t${Version}\n"}, pkgs...)
+	out, err := exec.CommandContext(ctx, "dpkg-query", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("dpkg-query in the image: %w", err)
+	}
+	v := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if name, ver, ok := strings.Cut(line, "\t"); ok {
+			v[name] = ver
+		}
+	}
+	for _, p := range pkgs {
+		if v[p] == "" {
+			return nil, fmt.Errorf("package %s is not installed in the image", p)
+		}
+	}
+	return v, nil
+}
+
+func toolVersion(ctx context.Context, name string, args ...string) string {
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// runLogged runs a command in its own process group and mount namespace,
+// writing its output to logPath and passing each line to progress. On
+// failure the error ends with the output's last lines.
+func runLogged(ctx context.Context, logPath string, progress func(string), name string, args ...string) error {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var tail tailLines
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			tail.add(line)
+			if progress != nil {
+				progress(line)
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		<-scanned
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		err = ctx.Err()
+	}
+	// Whatever the command left in its group goes with it.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	pw.Close()
+	<-scanned
+	if err != nil {
+		return fmt.Errorf("%w; last output:\n%s", err, tail.String())
+	}
+	return nil
+}
+
+type tailLines struct{ lines []string }
+
+func (t *tailLines) add(s string) {
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 20 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tailLines) String() string {
+	var b bytes.Buffer
+	for _, l := range t.lines {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,68 @@
+package tools
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// AB is what isobench takes from ApacheBench's report.
+type AB struct {
+	Complete, Failed, Non2xx int
+	RequestsPerSecond        float64
+	// MeanTimePerRequest is ab's "Time per request (mean)": the mean
+	// latency a client sees at the test's concurrency, in seconds.
+	MeanTimePerRequest float64
+}
+
+// ParseAB reads ab's report.
+func ParseAB(out string) (AB, error) {
+	var r AB
+	var haveRPS, haveTPR, haveComplete bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(val)
+		if len(fields) == 0 {
+			continue
+		}
+		num := fields[0]
+		switch strings.TrimSpace(key) {
+		case "Complete requests":
+			r.Complete, haveComplete = atoi(num), true
+		case "Failed requests":
+			r.Failed = atoi(num)
+		case "Non-2xx responses":
+			r.Non2xx = atoi(num)
+		case "Requests per second":
+			r.RequestsPerSecond, haveRPS = atof(num), true
+		case "Time per request":
+			if strings.Contains(val, "(mean)") { // not "(mean, across all concurrent requests)"
+				r.MeanTimePerRequest, haveTPR = atof(num)/1e3, true
+			}
+		}
+	}
+	switch {
+	case !haveComplete:
+		return AB{}, fmt.Errorf("ab: the report has no \"Complete requests\" (%s)", firstLine(out))
+	case !haveRPS:
+		return AB{}, fmt.Errorf("ab: the report has no \"Requests per second\"")
+	case !haveTPR:
+		return AB{}, fmt.Errorf("ab: the report has no \"Time per request (mean)\"")
+	}
+	return r, nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
