@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,6 +122,12 @@ func finishRootfs(rootfs string) error {
 			}
 		}
 	}
+	// MariaDB's initial database is the template the oltp workload
+	// copies: readable by root without CAP_DAC_OVERRIDE, which
+	// containers drop.
+	if err := chmodTree(filepath.Join(rootfs, "var/lib/mysql")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(rootfs, ScratchDir), 0o755); err != nil {
 		return err
 	}
@@ -229,4 +236,30 @@ func (t *tailLines) String() string {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
+}
+
+// chmodTree makes a tree readable (and its directories searchable) by
+// everyone; a missing tree is fine.
+func chmodTree(dir string) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode().Perm() | 0o444
+		if d.IsDir() {
+			mode |= 0o111
+		}
+		return os.Chmod(path, mode)
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }

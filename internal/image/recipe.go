@@ -16,7 +16,7 @@ import (
 
 // builderVersion changes whenever Build's steps change what an image
 // holds, so that images built by older steps are rebuilt.
-const builderVersion = 1
+const builderVersion = 2
 
 // Recipe is what an image is made of. Its digest names the cached image:
 // a changed recipe builds a new one.

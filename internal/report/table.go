@@ -27,6 +27,9 @@ func WriteText(w io.Writer, run *result.Run) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "isobench %s · run %s · %s · limits %.4g CPU, %s per sandbox · %d reps + %d warm-up, interleaved · OCI launch %s\n",
 		run.Isobench.Version, run.ID, run.Status, run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup, run.Config.LaunchMode)
+	if run.Config.Quick {
+		fmt.Fprintf(tw, "--quick: smaller sizes and shorter durations than the full suite (and the reference evaluation); for a first look, not for comparison with published figures\n")
+	}
 	fmt.Fprintf(tw, "host: %s\n\n", hostLine(run))
 
 	for _, wl := range run.Config.Workloads {
@@ -41,12 +44,12 @@ func WriteText(w io.Writer, run *result.Run) error {
 		case string(suite.Restore):
 			writeColdStart(tw, wl+": restore from a snapshot → agent answers", wrows)
 			writePhases(tw, wrows)
-			writeWorkload(tw, wl, wrows)
+			writeWorkload(tw, wl, wrows, run.Config.Quick)
 		case string(suite.Density):
-			writeWorkload(tw, wl, wrows)
+			writeWorkload(tw, wl, wrows, run.Config.Quick)
 			writeDensityCurves(tw, run)
 		default:
-			writeWorkload(tw, wl, wrows)
+			writeWorkload(tw, wl, wrows, run.Config.Quick)
 		}
 	}
 	writeUnavailable(tw, run)
@@ -254,10 +257,12 @@ func WriteFile(path string, run *result.Run, format string) error {
 // writeWorkload prints one row per metric and one column per backend:
 // median ± half the 95% CI in percent, and the ratio to the native
 // baseline where there is one.
-func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row) {
+func writeWorkload(tw *tabwriter.Writer, workload string, rows []Row, quick bool) {
 	// The workload's own order first, then anything else it reported.
 	var names, declared []metric.Name
-	if w, err := suite.Defaults().Workload(workload); err == nil {
+	s := suite.Defaults()
+	s.Quick = quick // the sizes, and with them the levels, the run measured
+	if w, err := s.Workload(workload); err == nil {
 		declared = w.Metrics
 	}
 	seen := map[metric.Name]bool{}

@@ -10,6 +10,7 @@ import (
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/metric"
+	"github.com/isobench/isobench/internal/loadgen"
 	"github.com/isobench/isobench/internal/netpeer"
 	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/suite"
@@ -40,7 +41,7 @@ func measure(ctx context.Context, b backend.Backend, w suite.Workload, spec back
 		req := *w.Request
 		stop := func() {}
 		if w.Network {
-			stop, runErr = startPeer(sb, &req)
+			stop, runErr = startPeer(sb, &req, w.LoadGen)
 		}
 		if runErr == nil {
 			start := time.Now()
@@ -78,7 +79,7 @@ type launchFunc func(ctx context.Context, spec backend.Spec) (backend.Sandbox, e
 // startPeer runs the native side of the network workload on the host end
 // of the sandbox's link and tells the agent where it is, or why there is
 // no link. The returned stop is always safe to call.
-func startPeer(sb backend.Sandbox, req *agent.Request) (func(), error) {
+func startPeer(sb backend.Sandbox, req *agent.Request, generators bool) (func(), error) {
 	req.Params = maps.Clone(req.Params)
 	linker, ok := sb.(backend.HostLinker)
 	if !ok {
@@ -89,6 +90,14 @@ func startPeer(sb backend.Sandbox, req *agent.Request) (func(), error) {
 	if addr == "" {
 		req.Params[workload.NoPeerParam] = reason
 		return func() {}, nil
+	}
+	if generators {
+		lg, err := loadgen.Serve(addr)
+		if err != nil {
+			return func() {}, fmt.Errorf("native load generators: %w", err)
+		}
+		req.Params[workload.PeerParam] = lg.Addr()
+		return func() { _ = lg.Close() }, nil
 	}
 	srv, err := netpeer.Serve(addr)
 	if err != nil {

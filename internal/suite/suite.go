@@ -60,6 +60,9 @@ type Workload struct {
 	// built with ImagePreset.
 	Tools       bool
 	ImagePreset string
+	// LoadGen runs the host's load generators for a server in the
+	// sandbox (internal/loadgen) on the host's end of its link.
+	LoadGen bool
 	// Timeout, when longer than the suite's, bounds this workload's
 	// samples instead (a tool's full-size run takes minutes).
 	Timeout time.Duration
@@ -123,6 +126,9 @@ var toolWorkloads = []toolWorkload{
 	{"sysbench-cpu", workload.SysbenchCPU, false, false, image.PresetTools, 2 * time.Minute},
 	{"sysbench-fileio", workload.SysbenchFileIO, true, false, image.PresetTools, 10 * time.Minute},
 	{"fio", workload.Fio, true, false, image.PresetTools, 5 * time.Minute},
+	{"iperf3", workload.Iperf3, false, true, image.PresetTools, 3 * time.Minute},
+	{"oltp", workload.OLTP, true, true, image.PresetStandard, 60 * time.Minute},
+	{"http", workload.HTTP, false, true, image.PresetStandard, 15 * time.Minute},
 }
 
 // Restore is the snapshot-restore cold start: each sample restores a
@@ -217,10 +223,14 @@ func (s Suite) Workload(name string) (Workload, error) {
 		}
 		timeout := t.timeout
 		if s.Quick {
-			timeout = min(timeout, 2*time.Minute)
+			timeout = min(timeout, 3*time.Minute)
 		}
-		return Workload{Name: t.name, Description: spec.Description, Scratch: t.scratch, Network: t.network, Metrics: spec.Metrics,
-			Tools: true, ImagePreset: t.preset, Timeout: timeout,
+		metrics := spec.Metrics
+		if spec.MetricsOf != nil {
+			metrics = spec.MetricsOf(params)
+		}
+		return Workload{Name: t.name, Description: spec.Description, Scratch: t.scratch, Network: t.network, Metrics: metrics,
+			Tools: true, ImagePreset: t.preset, Timeout: timeout, LoadGen: t.network,
 			Request: &agent.Request{Workload: string(t.agent), Params: params}}, nil
 	}
 	for _, l := range listed {
@@ -460,9 +470,9 @@ var presets = map[string]struct {
 	concurrency []int
 }{
 	"thesis": {"the reference evaluation (ppeerttu/virtualization-benchmarks): boot, sysbench CPU and file I/O, iperf3, MariaDB OLTP, HTTP load, a C++ CI job",
-		[]string{string(ColdStart), "sysbench-cpu", "sysbench-fileio"}, nil},
-	"microvm": {"container vs traditional VM vs micro VM: cold start and its growth with the number of instances, CPU, disk I/O",
-		[]string{string(ColdStart), string(Scale), "sysbench-cpu", "fio"}, []int{1, 2, 4, 8}},
+		[]string{string(ColdStart), "sysbench-cpu", "sysbench-fileio", "iperf3", "oltp", "http"}, nil},
+	"microvm": {"container vs traditional VM vs micro VM: cold start and its growth with the number of instances, CPU, disk and network I/O",
+		[]string{string(ColdStart), string(Scale), "sysbench-cpu", "fio", "iperf3"}, []int{1, 2, 4, 8}},
 }
 
 // SuiteNames lists the --suite presets.

@@ -74,6 +74,9 @@ type Spec struct {
 	Params      []Param
 	Metrics     []metric.Name
 	Parse       func(p Params) (Runner, error)
+	// MetricsOf, when set, gives the metrics for given parameters (the
+	// workloads that measure one figure per level).
+	MetricsOf func(params map[string]string) []metric.Name
 }
 
 // Defaults returns the parameter values for a full or a --quick run.
@@ -118,7 +121,7 @@ func specs() []Spec {
 			Params: []Param{{Name: "duration", Default: "0", Help: "how long; 0 means until cancelled"}},
 			Parse:  parseSleep},
 		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(), execSpec(),
-		sysbenchCPUSpec(), sysbenchFileIOSpec(), fioSpec(),
+		sysbenchCPUSpec(), sysbenchFileIOSpec(), fioSpec(), iperf3Spec(), oltpSpec(), httpSpec(),
 	}
 }
 
