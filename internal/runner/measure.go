@@ -9,8 +9,8 @@ import (
 
 	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/backend"
-	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/loadgen"
+	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/netpeer"
 	"github.com/isobench/isobench/internal/result"
 	"github.com/isobench/isobench/internal/suite"
