@@ -129,6 +129,7 @@ var toolWorkloads = []toolWorkload{
 	{"iperf3", workload.Iperf3, false, true, image.PresetTools, 3 * time.Minute},
 	{"oltp", workload.OLTP, true, true, image.PresetStandard, 60 * time.Minute},
 	{"http", workload.HTTP, false, true, image.PresetStandard, 15 * time.Minute},
+	{"cijob", workload.CIJob, true, false, image.PresetStandard, 15 * time.Minute},
 }
 
 // Restore is the snapshot-restore cold start: each sample restores a
@@ -470,7 +471,7 @@ var presets = map[string]struct {
 	concurrency []int
 }{
 	"thesis": {"the reference evaluation (ppeerttu/virtualization-benchmarks): boot, sysbench CPU and file I/O, iperf3, MariaDB OLTP, HTTP load, a C++ CI job",
-		[]string{string(ColdStart), "sysbench-cpu", "sysbench-fileio", "iperf3", "oltp", "http"}, nil},
+		[]string{string(ColdStart), "sysbench-cpu", "sysbench-fileio", "iperf3", "oltp", "http", "cijob"}, nil},
 	"microvm": {"container vs traditional VM vs micro VM: cold start and its growth with the number of instances, CPU, disk and network I/O",
 		[]string{string(ColdStart), string(Scale), "sysbench-cpu", "fio", "iperf3"}, []int{1, 2, 4, 8}},
 }

@@ -121,7 +121,7 @@ func specs() []Spec {
 			Params: []Param{{Name: "duration", Default: "0", Help: "how long; 0 means until cancelled"}},
 			Parse:  parseSleep},
 		cpuSpec(), memorySpec(), syscallSpec(), spawnSpec(), fileioSpec(), networkSpec(), execSpec(),
-		sysbenchCPUSpec(), sysbenchFileIOSpec(), fioSpec(), iperf3Spec(), oltpSpec(), httpSpec(),
+		sysbenchCPUSpec(), sysbenchFileIOSpec(), fioSpec(), iperf3Spec(), oltpSpec(), httpSpec(), cijobSpec(),
 	}
 }
 
