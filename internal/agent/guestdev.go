@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,10 @@ const (
 	cmdlineScratch = "isobench.scratch"
 	cmdlineHalt    = "isobench.halt"
 	cmdlineNet     = "isobench.net"
+	// cmdlineRootfs names the guest image's disk (LABEL=…), mounted
+	// read-only at guestRootfs for the tool workloads.
+	cmdlineRootfs = "isobench.rootfs"
+	guestRootfs   = "/image"
 	// guestModules holds the initramfs's driver modules and their
 	// dependency list (see guest.ModulesDir).
 	guestModules = "/lib/modules/isobench"
@@ -50,7 +55,8 @@ func setUpDevices(cmdline string) error {
 		}
 	}
 	if dev := params[cmdlineScratch]; dev != "" {
-		if err := waitForDevice(dev, deviceWait); err != nil {
+		dev, err := resolveDevice(dev, deviceWait)
+		if err != nil {
 			return err
 		}
 		if err := unix.Mount(dev, guestScratch, "ext4", unix.MS_NOATIME, ""); err != nil {
@@ -60,7 +66,80 @@ func setUpDevices(cmdline string) error {
 			return err
 		}
 	}
+	if dev := params[cmdlineRootfs]; dev != "" {
+		dev, err := resolveDevice(dev, deviceWait)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(guestRootfs, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(dev, guestRootfs, "ext4", unix.MS_RDONLY|unix.MS_NOATIME, ""); err != nil {
+			return fmt.Errorf("mount the guest image %s on %s: %w", dev, guestRootfs, err)
+		}
+		if err := os.Setenv(workload.RootfsEnv, guestRootfs); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// resolveDevice waits for a block device named by path or by ext4 label
+// (LABEL=name): with two disks, the order in which virtio devices are
+// probed does not say which is which.
+func resolveDevice(spec string, limit time.Duration) (string, error) {
+	label, byLabel := strings.CutPrefix(spec, "LABEL=")
+	if !byLabel {
+		return spec, waitForDevice(spec, limit)
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		if dev := findExt4Label(label); dev != "" {
+			return dev, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no disk labelled %s appeared within %s of loading its driver", label, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// findExt4Label returns the virtio disk whose ext4 superblock carries
+// label, or "".
+func findExt4Label(label string) string {
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "vd") {
+			continue
+		}
+		dev := "/dev/" + e.Name()
+		if ext4Label(dev) == label {
+			return dev
+		}
+	}
+	return ""
+}
+
+// ext4Label reads the volume name of an ext4 superblock (at byte 1024:
+// magic 0xEF53 at +56, the name at +120).
+func ext4Label(dev string) string {
+	f, err := os.Open(dev)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sb := make([]byte, 136)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return ""
+	}
+	if sb[56] != 0x53 || sb[57] != 0xEF {
+		return ""
+	}
+	name := sb[120:136]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	return string(name)
 }
 
 // parseCmdline splits a kernel command line into key=value pairs (a bare
@@ -139,7 +218,7 @@ func waitForDevice(dev string, limit time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("scratch disk %s did not appear within %s of loading its driver", dev, limit)
+			return fmt.Errorf("disk %s did not appear within %s of loading its driver", dev, limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

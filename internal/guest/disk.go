@@ -10,6 +10,9 @@ import (
 	"github.com/isobench/isobench/internal/reaper"
 )
 
+// ScratchLabel is the ext4 label of a scratch disk.
+const ScratchLabel = "scratch"
+
 // MakeDisk creates path as a sparse raw disk image of size bytes holding
 // an empty ext4 file system, for a VM's scratch volume. mkfs.ext4 (from
 // e2fsprogs, on every Debian and Ubuntu) makes it; inode tables and the
@@ -32,7 +35,7 @@ func MakeDisk(ctx context.Context, path string, size int64) error {
 		os.Remove(path)
 		return fmt.Errorf("disk image %s: %w", path, err)
 	}
-	cmd := exec.CommandContext(ctx, mkfs, "-q", "-F", "-L", "scratch", "-E", "lazy_itable_init=0,lazy_journal_init=0", path)
+	cmd := exec.CommandContext(ctx, mkfs, "-q", "-F", "-L", ScratchLabel, "-E", "lazy_itable_init=0,lazy_journal_init=0", path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := reaper.Run(cmd); err != nil {

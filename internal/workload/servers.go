@@ -196,6 +196,13 @@ func iperf3Spec() Spec {
 				if err != nil {
 					return out, err
 				}
+				// iperf3's server listens again only once it has finished
+				// with the last test: slow in an emulated guest.
+				if err := srv.waitReady(ctx, "listening again", func(context.Context) bool {
+					return strings.Count(srv.out.String(), "Server listening") >= 2
+				}); err != nil {
+					return out, err
+				}
 				text, err = lg.Run(ctx, loadgen.Request{Generator: loadgen.Iperf3UDP, Port: port, Duration: d, Rate: rate, Timeout: timeout})
 				if err != nil {
 					return out, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -83,6 +84,11 @@ func writeRootfsTar(w io.Writer, agentPath, image, rootfs string) error {
 		{"var", 0o755}, {"var/tmp", 0o1777}, {strings.TrimPrefix(backend.RootDirInSandbox, "/"), 0o1777},
 	}
 	for _, d := range dirs {
+		if rootfs != "" {
+			if _, err := os.Lstat(filepath.Join(rootfs, d.name)); err == nil {
+				continue // the image has it: a tar holds each path once
+			}
+		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d.name + "/", Mode: d.mode, ModTime: now}); err != nil {
 			return err
 		}

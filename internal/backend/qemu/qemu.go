@@ -46,6 +46,8 @@ type Backend struct {
 	cmdline   string
 	env       backend.Env
 	linkIndex atomic.Uint32
+	// imageDisk is the guest image as an ext4 disk ("" without one).
+	imageDisk string
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -66,7 +68,11 @@ func (m machine) construct(ctx context.Context, env backend.Env) (backend.Backen
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{m: m, qemu: path, version: version, guest: art, env: env}
+	imageDisk, err := vmm.GuestImageDisk(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{m: m, qemu: path, version: version, guest: art, env: env, imageDisk: imageDisk}
 	b.accel, b.accelNote, err = vmm.ChooseAccel(ctx, env.Accel, true, b.probe)
 	if err != nil {
 		return nil, err
@@ -101,7 +107,6 @@ func (b *Backend) Info() backend.Info {
 		Config:       []string{"-M " + b.m.machine, "-accel " + string(b.accel), "-append " + b.cmdline},
 		Notes:        notes,
 		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
-		Unsupported:  map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage},
 	}
 }
 
@@ -130,6 +135,14 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 			"-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=scratch,cache=%s,aio=threads", disk.Path, cache),
 			"-device", "virtio-blk"+suffix+",drive=scratch")
 	}
+	image := spec.Tools && b.imageDisk != ""
+	if image {
+		// Shared by every VM of the run: read-only, so QEMU's image
+		// locking lets them all open it.
+		args = append(args,
+			"-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=image,readonly=on,cache=writeback", b.imageDisk),
+			"-device", "virtio-blk"+suffix+",drive=image")
+	}
 	if tap != nil {
 		// vhost-net moves the data path into the host kernel; it needs
 		// KVM's interrupt injection, so emulated guests use QEMU's own.
@@ -142,7 +155,7 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 			"-device", fmt.Sprintf("virtio-net%s,netdev=net0,mac=%s", suffix, tap.MAC()))
 	}
 	cmdline := b.cmdline
-	if extra := vmm.DeviceCmdline(transport, disk, tap); extra != "" {
+	if extra := vmm.DeviceCmdlineWithImage(transport, disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	return append(args, "-append", cmdline)

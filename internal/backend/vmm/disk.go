@@ -13,11 +13,12 @@ import (
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/backend/hostnet"
 	"github.com/isobench/isobench/internal/guest"
+	guestimage "github.com/isobench/isobench/internal/image"
 )
 
 // ScratchDiskSize is the scratch disk's size; the image is sparse, so
 // only what the guest writes takes host space.
-const ScratchDiskSize = 4 << 30
+const ScratchDiskSize = 8 << 30
 
 // Disk is a raw disk image attached to one VM.
 type Disk struct {
@@ -69,14 +70,29 @@ func (d *Disk) Remove() error {
 // transport is the virtio transport module (virtio_pci or virtio_mmio).
 // It is empty when the VM has neither.
 func DeviceCmdline(transport string, disk *Disk, tap *Tap) string {
-	if disk == nil && tap == nil {
+	return DeviceCmdlineWithImage(transport, disk, tap, false)
+}
+
+// DeviceCmdlineWithImage is DeviceCmdline for a VM that also has the guest
+// image's read-only disk (GuestImageDisk): the agent then finds both disks
+// by their ext4 labels, since probe order does not say which is vda.
+func DeviceCmdlineWithImage(transport string, disk *Disk, tap *Tap, image bool) string {
+	if disk == nil && tap == nil && !image {
 		return ""
 	}
 	mods := []string{transport}
 	var args []string
-	if disk != nil {
+	if disk != nil || image {
 		mods = append(mods, "virtio_blk")
+	}
+	switch {
+	case disk != nil && image:
+		args = append(args, "isobench.scratch=LABEL="+guest.ScratchLabel)
+	case disk != nil:
 		args = append(args, "isobench.scratch=/dev/vda")
+	}
+	if image {
+		args = append(args, "isobench.rootfs=LABEL="+guestimage.DiskLabel)
 	}
 	if tap != nil {
 		mods = append(mods, "virtio_net")

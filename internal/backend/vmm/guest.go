@@ -8,6 +8,7 @@ import (
 
 	"github.com/isobench/isobench/internal/backend"
 	"github.com/isobench/isobench/internal/guest"
+	guestimage "github.com/isobench/isobench/internal/image"
 )
 
 // Guest is what every VM of a backend boots.
@@ -45,8 +46,17 @@ func (g Guest) InitramfsForLaunch() string {
 	return g.Initramfs
 }
 
-// NoGuestImage is why VM guests cannot run the standard tools yet: the
-// guest image would reach them as a read-only ext4 disk (mkfs.ext4 -d from
-// the image tree) mounted by the agent before it chroots a tool into it,
-// and that path is not built. Containers and the native process run them.
-const NoGuestImage = "standard tools in VM guests are not built yet: the guest image must be attached as an ext4 disk (mkfs.ext4 -d) that the guest agent mounts; containers and the native process run them now"
+// NoGuestImage is why a VMM cannot run the standard tools yet: the guest
+// image reaches QEMU guests as a read-only ext4 disk (GuestImageDisk),
+// and that disk is not wired into this VMM's configuration.
+const NoGuestImage = "the guest image's disk is attached by the QEMU backends only so far; this VMM runs the other workloads"
+
+// GuestImageDisk returns the run's guest image as an ext4 disk for VM
+// guests (made once per image and cached beside it), or "" when the run
+// has no image.
+func GuestImageDisk(ctx context.Context, env backend.Env) (string, error) {
+	if env.Rootfs == "" {
+		return "", nil
+	}
+	return guestimage.Disk(ctx, env.Rootfs)
+}
