@@ -13,7 +13,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 # busybox-static: the shell and tools of the grader's job sandboxes.
-runtimes=(runc crun runsc qemu-system-x86 docker.io busybox-static)
+# debootstrap and e2fsprogs build the guest images of the standard-tool
+# suites; sysbench, iperf3 and apache2-utils (ab) are their load generators,
+# which run natively on the host.
+runtimes=(runc crun runsc qemu-system-x86 docker.io busybox-static debootstrap debian-archive-keyring e2fsprogs sysbench iperf3 apache2-utils)
 missing=()
 for p in "${runtimes[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

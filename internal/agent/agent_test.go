@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -195,5 +198,34 @@ func TestExitCancelsRunningWorkload(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), FramePrefix); n != 1 {
 		t.Fatalf("%d frames, want only ready:\n%s", n, out.String())
+	}
+}
+
+// A guest finds its disks by ext4 label; the label is read from the
+// superblock of a real mkfs.ext4 image.
+func TestExt4Label(t *testing.T) {
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		t.Skip("mkfs.ext4 not installed (e2fsprogs)")
+	}
+	img := filepath.Join(t.TempDir(), "disk.ext4")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-F", "-L", "isobench-image", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	if got := ext4Label(img); got != "isobench-image" {
+		t.Errorf("label %q", got)
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := ext4Label(plain); got != "" {
+		t.Errorf("a file without a superblock has label %q", got)
 	}
 }

@@ -71,6 +71,10 @@ func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, e
 	if err != nil {
 		return Image{}, fmt.Errorf("image build: %w", err)
 	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return Image{}, fmt.Errorf("image build: %w", err)
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -35,6 +35,8 @@ type Backend struct {
 	vmlinux string
 	cmdline string
 	env     backend.Env
+	// imageDisk is the guest image as an ext4 disk ("" without one).
+	imageDisk string
 
 	linkIndex atomic.Uint32
 }
@@ -56,7 +58,11 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 	if pvh, err := guest.HasPVHNote(vmlinux); err != nil || !pvh {
 		return nil, backend.Unavailable(fmt.Sprintf("kernel %s has no PVH entry point (%v), which Cloud Hypervisor boots through", vmlinux, err), "pass --kernel PATH to a vmlinux built with CONFIG_PVH=y")
 	}
-	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env}
+	imageDisk, err := vmm.GuestImageDisk(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env, imageDisk: imageDisk}
 	// A guest reset would restart the VM inside the same process; an ACPI
 	// power-off ends the process.
 	b.cmdline = vmm.KernelCmdline(backend.AccelKVM, "k", "isobench.halt=poweroff")
@@ -87,7 +93,6 @@ func (b *Backend) Info() backend.Info {
 			"limits: boot_vcpus and memory.size (whole vCPUs: --cpus is rounded up)",
 		},
 		Capabilities: backend.Capabilities{BlockDevice: true, Network: true, Snapshot: true},
-		Unsupported:  map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage},
 	}
 }
 
@@ -160,10 +165,14 @@ func (b *Backend) config(spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) VMConf
 	if disk != nil {
 		cfg.Disks = []DiskConfig{{Path: disk.Path, Direct: disk.Direct, ID: "scratch"}}
 	}
+	image := spec.Tools && b.imageDisk != ""
+	if image {
+		cfg.Disks = append(cfg.Disks, DiskConfig{Path: b.imageDisk, Readonly: true, ID: "image"})
+	}
 	if tap != nil {
 		cfg.Net = []NetConfig{{Tap: tap.HostIf, MAC: tap.MAC(), ID: "net0"}}
 	}
-	if extra := vmm.DeviceCmdline("virtio_pci", disk, tap); extra != "" {
+	if extra := vmm.DeviceCmdlineWithImage("virtio_pci", disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.InitramfsForLaunch(), Cmdline: cmdline}

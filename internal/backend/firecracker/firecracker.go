@@ -35,6 +35,8 @@ type Backend struct {
 	vmlinux string
 	cmdline string
 	env     backend.Env
+	// imageDisk is the guest image as an ext4 disk ("" without one).
+	imageDisk string
 
 	linkIndex atomic.Uint32
 }
@@ -52,7 +54,11 @@ func New(ctx context.Context, env backend.Env) (backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env}
+	imageDisk, err := vmm.GuestImageDisk(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{path: path, version: version, guest: g, vmlinux: vmlinux, env: env, imageDisk: imageDisk}
 	// pci=off: Firecracker has no PCI bus; probing for one costs boot time.
 	b.cmdline = vmm.KernelCmdline(backend.AccelKVM, "k", "pci=off")
 	if _, _, err := vmm.ChooseAccel(ctx, env.Accel, false, b.probe); err != nil {
@@ -94,10 +100,10 @@ func (b *Backend) noDevices() bool { return b.guest.Kernel.Source != "user" }
 
 func (b *Backend) unsupported() map[backend.Feature]string {
 	if !b.noDevices() {
-		return map[backend.Feature]string{backend.FeatureRootfs: vmm.NoGuestImage}
+		return nil
 	}
 	why := fmt.Sprintf("no virtio devices with the default kernel: %s lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, the way Firecracker describes its virtio-mmio devices to the guest; pass --kernel PATH to a vmlinux built with it (and CONFIG_VIRTIO_BLK, CONFIG_VIRTIO_NET)", b.guest.Kernel.Source)
-	return map[backend.Feature]string{backend.FeatureNetwork: why, backend.FeatureScratch: why, backend.FeatureRootfs: vmm.NoGuestImage}
+	return map[backend.Feature]string{backend.FeatureNetwork: why, backend.FeatureScratch: why, backend.FeatureRootfs: why}
 }
 
 // Launch starts Firecracker, configures the machine through the API and
@@ -149,7 +155,8 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, snap *snapshot)
 
 func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) error {
 	cmdline := b.cmdline
-	if extra := vmm.DeviceCmdline("virtio_mmio", disk, tap); extra != "" {
+	image := spec.Tools && b.imageDisk != ""
+	if extra := vmm.DeviceCmdlineWithImage("virtio_mmio", disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	if err := api.PutMachineConfig(ctx, MachineConfig{VCPUCount: vmm.VCPUs(spec.Limits), MemSizeMiB: vmm.MemoryMiB(spec.Limits)}); err != nil {
@@ -162,6 +169,11 @@ func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec,
 		// Writeback: the guest's flushes (fsync) reach the host file, as
 		// they do through a container's bind mount.
 		if err := api.PutDrive(ctx, Drive{DriveID: "scratch", PathOnHost: disk.Path, CacheType: "Writeback", IOEngine: "Sync"}); err != nil {
+			return err
+		}
+	}
+	if image {
+		if err := api.PutDrive(ctx, Drive{DriveID: "image", PathOnHost: b.imageDisk, IsReadOnly: true}); err != nil {
 			return err
 		}
 	}

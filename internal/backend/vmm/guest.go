@@ -46,11 +46,6 @@ func (g Guest) InitramfsForLaunch() string {
 	return g.Initramfs
 }
 
-// NoGuestImage is why a VMM cannot run the standard tools yet: the guest
-// image reaches QEMU guests as a read-only ext4 disk (GuestImageDisk),
-// and that disk is not wired into this VMM's configuration.
-const NoGuestImage = "the guest image's disk is attached by the QEMU backends only so far; this VMM runs the other workloads"
-
 // GuestImageDisk returns the run's guest image as an ext4 disk for VM
 // guests (made once per image and cached beside it), or "" when the run
 // has no image.
