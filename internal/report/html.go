@@ -73,13 +73,15 @@ type htmlSection struct {
 }
 
 type htmlPage struct {
-	Run      *result.Run
-	Host     string
-	Limits   string
-	Command  string
-	Backends []htmlBackend
-	Sections []htmlSection
-	Charts   template.JS // every chart spec, JSON
+	Run    *result.Run
+	Host   string
+	Limits string
+	// GuestImage describes the tool workloads' image ("" without one).
+	GuestImage string
+	Command    string
+	Backends   []htmlBackend
+	Sections   []htmlSection
+	Charts     template.JS // every chart spec, JSON
 	// Reference: the published evaluation's ratios beside ours.
 	Reference       []referenceRow
 	ReferenceSource string
@@ -98,7 +100,7 @@ func WriteHTML(w io.Writer, run *result.Run) error {
 	p := htmlPage{Run: run, ChartJS: template.JS(chartJS), ReportJS: template.JS(reportJS),
 		Host:    hostLine(run),
 		Limits:  fmt.Sprintf("%.4g CPU, %s per sandbox · %d reps + %d warm-up, interleaved", run.Config.Limits.CPUs, formatBytes(run.Config.Limits.MemoryBytes), run.Config.Reps, run.Config.Warmup),
-		Command: strings.Join(run.Command, " ")}
+		Command: strings.Join(run.Command, " "), GuestImage: guestImageLine(run)}
 	for _, b := range run.Backends {
 		p.Backends = append(p.Backends, htmlBackend{Name: string(b.Name), Kind: string(b.Kind), Accel: string(b.Accel), Version: b.Version,
 			Available: b.Available, Reason: b.Reason, Fix: b.Fix, Emulated: b.Accel == backend.AccelTCG, Notes: b.Notes})

@@ -30,7 +30,11 @@ func WriteText(w io.Writer, run *result.Run) error {
 	if run.Config.Quick {
 		fmt.Fprintf(tw, "--quick: smaller sizes and shorter durations than the full suite (and the reference evaluation); for a first look, not for comparison with published figures\n")
 	}
-	fmt.Fprintf(tw, "host: %s\n\n", hostLine(run))
+	fmt.Fprintf(tw, "host: %s\n", hostLine(run))
+	if gi := guestImageLine(run); gi != "" {
+		fmt.Fprintf(tw, "guest image: %s\n", gi)
+	}
+	fmt.Fprintln(tw)
 
 	for _, wl := range run.Config.Workloads {
 		wrows := byWorkload(rows, wl)
@@ -417,4 +421,24 @@ func formatSeconds(s float64) string {
 		return "—"
 	}
 	return time.Duration(s * float64(time.Second)).Round(100 * time.Microsecond).String()
+}
+
+// guestImageLine describes the image the tool workloads ran from, with the
+// versions of the tools that set the figures.
+func guestImageLine(run *result.Run) string {
+	gi := run.Config.GuestImage
+	if gi == nil {
+		return ""
+	}
+	var tools []string
+	for _, p := range []string{"sysbench", "fio", "iperf3", "mariadb-server", "nginx-light", "g++", "valgrind"} {
+		if v := gi.Packages[p]; v != "" {
+			tools = append(tools, p+" "+v)
+		}
+	}
+	short := gi.Digest
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	return fmt.Sprintf("%s@%s (Debian %s; %s)", gi.Preset, short, gi.Release, strings.Join(tools, ", "))
 }
