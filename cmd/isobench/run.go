@@ -85,6 +85,9 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 	if o.suite.Quick {
 		if !cmd.Flags().Changed("reps") {
 			o.suite.Reps = suite.QuickReps
+			if o.suiteName != "" {
+				o.suite.Reps = suite.QuickSuiteReps
+			}
 		}
 		if !cmd.Flags().Changed("warmup") {
 			o.suite.Warmup = suite.QuickWarmup

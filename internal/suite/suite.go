@@ -376,6 +376,10 @@ func DefaultGrader() GraderSettings {
 const (
 	QuickReps   = 6
 	QuickWarmup = 1
+	// QuickSuiteReps: a named suite's --quick repetitions. Its tool
+	// workloads take seconds to minutes each (many times that in an
+	// emulated guest), so --quick keeps three.
+	QuickSuiteReps = 3
 )
 
 // Validate checks every field and names the first bad one.
