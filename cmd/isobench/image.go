@@ -90,6 +90,10 @@ are cached by the digest of their recipe and rebuilt only when it changes.`,
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "IMAGE\tRELEASE\tSIZE\tBUILT\tLAST USED\tCURRENT\tPATH")
 			for _, i := range imgs {
+				if i.Broken != "" {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tbroken (prune removes it): %s\t%s\n", filepath.Base(i.Dir), i.Broken, i.Dir)
+					continue
+				}
 				cur := "no (prune removes it)"
 				if current[i.Digest] {
 					cur = "yes"
@@ -115,11 +119,14 @@ are cached by the digest of their recipe and rebuilt only when it changes.`,
 			if err != nil {
 				return err
 			}
-			removed, err := c.Prune(image.PruneOptions{All: all, UnusedFor: unused, Keep: currentDigests(), Stale: true})
+			removed, inUse, err := c.Prune(image.PruneOptions{All: all, UnusedFor: unused, Keep: currentDigests(), Stale: true})
 			var freed int64
 			for _, i := range removed {
 				freed += i.SizeBytes
 				fmt.Fprintf(g.stdout, "removed %s (%s)\n", filepath.Base(i.Dir), humanBytes(i.SizeBytes))
+			}
+			for _, i := range inUse {
+				fmt.Fprintf(g.stdout, "kept %s: a running isobench uses it\n", filepath.Base(i.Dir))
 			}
 			fmt.Fprintf(g.stdout, "%d removed, %s freed\n", len(removed), humanBytes(freed))
 			return err

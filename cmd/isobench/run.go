@@ -163,7 +163,11 @@ func runRun(ctx context.Context, g *globals, o *runOptions) error {
 		if img, err = buildImage(ctx, g, c, r, o.imageMirror, false); err != nil {
 			return fmt.Errorf("the tool workloads need guest image %s: %w", preset, err)
 		}
-		c.MarkUsed(img)
+		release, err := c.Use(img)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	run, err := runner.RunSuite(ctx, runner.Options{
 		GuestImage: img,

@@ -178,6 +178,16 @@ func (c *Cgroup) Add(pid int) error {
 	return nil
 }
 
+// Kill kills every process left in the cgroup: what a sandbox's agent
+// started in process groups of their own (a tool's server) goes too.
+func (c *Cgroup) Kill() {
+	for range 3 {
+		for _, d := range c.dirs {
+			killCgroupProcs(d)
+		}
+	}
+}
+
 // Delete removes the cgroup, retrying briefly while a just-killed process
 // still holds it.
 func (c *Cgroup) Delete() error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -87,7 +88,11 @@ func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, e
 		args = append(args, "--include="+strings.Join(r.Packages, ","))
 	}
 	args = append(args, r.Release, rootfs, mirror)
-	if err := runLogged(ctx, filepath.Join(tmp, "build.log"), opts.Progress, deboot, args...); err != nil {
+	err = runLogged(ctx, filepath.Join(tmp, "build.log"), opts.Progress, deboot, args...)
+	// A package's maintainer script may have started a daemon in the new
+	// root (in a session of its own): nothing may run from the image.
+	killRootedIn(rootfs)
+	if err != nil {
 		return Image{}, fmt.Errorf("image build %s: debootstrap %s: %w", r.Name(), r.Release, err)
 	}
 	if err := finishRootfs(rootfs); err != nil {
@@ -95,7 +100,7 @@ func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, e
 	}
 	img := Image{Format: metaVersion, Recipe: r, Digest: r.Digest(), Built: time.Now().UTC(), Mirror: mirror,
 		Builder: "debootstrap " + toolVersion(ctx, "dpkg-query", "-W", "-f=${Version}", "debootstrap")}
-	if img.Packages, err = installedVersions(ctx, rootfs, r.Packages); err != nil {
+	if img.Packages, err = installedVersions(rootfs, r.Packages); err != nil {
 		return Image{}, fmt.Errorf("image build %s: %w", r.Name(), err)
 	}
 	if img.SizeBytes, err = diskUsage(rootfs); err != nil {
@@ -105,8 +110,14 @@ func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, e
 	if err := os.WriteFile(filepath.Join(tmp, metaFile), b, 0o644); err != nil {
 		return Image{}, fmt.Errorf("image build: %w", err)
 	}
-	if err := os.RemoveAll(final); err != nil {
-		return Image{}, fmt.Errorf("image build: replace %s: %w", final, err)
+	if _, err := os.Stat(final); err == nil {
+		gone, err := removeUnused(final)
+		if err != nil {
+			return Image{}, err
+		}
+		if !gone {
+			return Image{}, fmt.Errorf("image build: %s is in use by a running isobench; rebuild it when that run ends", r.Name())
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return Image{}, fmt.Errorf("image build: %w", err)
@@ -139,26 +150,40 @@ func finishRootfs(rootfs string) error {
 	return os.WriteFile(filepath.Join(rootfs, AgentPath), nil, 0o755)
 }
 
-// installedVersions reads the image's dpkg database.
-func installedVersions(ctx context.Context, rootfs string, pkgs []string) (map[string]string, error) {
-	if len(pkgs) == 0 {
-		return map[string]string{}, nil
-	}
-	args := append([]string{"--admindir=" + filepath.Join(rootfs, "var/lib/dpkg"), "-W", "-f=${Package}\t${Version}\n"}, pkgs...)
-	out, err := exec.CommandContext(ctx, "dpkg-query", args...).Output()
+// installedVersions reads the image's dpkg database (var/lib/dpkg/status)
+// itself: the host need not have dpkg.
+func installedVersions(rootfs string, pkgs []string) (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(rootfs, "var/lib/dpkg/status"))
 	if err != nil {
-		return nil, fmt.Errorf("dpkg-query in the image: %w", err)
+		return nil, fmt.Errorf("the image's dpkg status: %w", err)
+	}
+	installed := map[string]string{}
+	for para := range strings.SplitSeq(string(b), "\n\n") {
+		var name, version, status string
+		for line := range strings.SplitSeq(para, "\n") {
+			k, v, ok := strings.Cut(line, ": ")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "Package":
+				name = v
+			case "Version":
+				version = v
+			case "Status":
+				status = v
+			}
+		}
+		if name != "" && strings.HasSuffix(status, " installed") {
+			installed[name] = version
+		}
 	}
 	v := map[string]string{}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
-		if name, ver, ok := strings.Cut(line, "\t"); ok {
-			v[name] = ver
-		}
-	}
 	for _, p := range pkgs {
-		if v[p] == "" {
+		if installed[p] == "" {
 			return nil, fmt.Errorf("package %s is not installed in the image", p)
 		}
+		v[p] = installed[p]
 	}
 	return v, nil
 }
@@ -182,7 +207,9 @@ func runLogged(ctx context.Context, logPath string, progress func(string), name 
 	defer logf.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	// A daemon that inherited the output pipe must not hold the build up.
+	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	var tail tailLines
@@ -266,4 +293,20 @@ func chmodTree(dir string) error {
 		return nil
 	}
 	return err
+}
+
+// killRootedIn kills every process whose root directory is dir or below it
+// (chrooted into the image being built).
+func killRootedIn(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		root, err := os.Readlink(filepath.Join("/proc", e.Name(), "root"))
+		if err == nil && (root == dir || strings.HasPrefix(root, dir+"/")) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

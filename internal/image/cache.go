@@ -32,6 +32,8 @@ type Image struct {
 	Dir string `json:"-"`
 	// LastUsed is when a run last used the image.
 	LastUsed time.Time `json:"-"`
+	// Broken says why the entry cannot be read (prune removes it).
+	Broken string `json:"-"`
 }
 
 // metaVersion is image.json's format.
@@ -46,7 +48,12 @@ func (i Image) Rootfs() string {
 }
 
 // Label is a short human name: preset@digest.
-func (i Image) Label() string { return i.Recipe.Preset + "@" + i.Digest[:12] }
+func (i Image) Label() string {
+	if len(i.Digest) < 12 {
+		return filepath.Base(i.Dir)
+	}
+	return i.Recipe.Preset + "@" + i.Digest[:12]
+}
 
 // Cache is a directory of images, one sub-directory per recipe digest.
 // Building and pruning hold its lock; reading needs none, because an entry
@@ -59,6 +66,7 @@ const (
 	metaFile    = "image.json"
 	usedFile    = "last-used"
 	lockFile    = ".lock"
+	inUseFile   = "in-use"
 	buildPrefix = ".build-"
 )
 
@@ -126,7 +134,7 @@ func (c Cache) List() ([]Image, error) {
 		}
 		img, err := c.read(filepath.Join(c.Dir, e.Name()))
 		if err != nil {
-			return nil, err
+			img = Image{Dir: filepath.Join(c.Dir, e.Name()), Broken: err.Error()}
 		}
 		out = append(out, img)
 	}
@@ -143,6 +151,37 @@ func (c Cache) MarkUsed(img Image) {
 	}
 }
 
+// Use marks the image in use until release is called: a run holds it
+// for its whole length, so that prune and rebuild leave the image alone.
+func (c Cache) Use(img Image) (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(img.Dir, inUseFile), os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.Label(), err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("image %s: lock: %w", img.Label(), err)
+	}
+	c.MarkUsed(img)
+	return func() { f.Close() }, nil
+}
+
+// removeUnused removes an image directory unless a run uses it; it
+// reports whether it did.
+func removeUnused(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, inUseFile), os.O_CREATE|os.O_RDONLY, 0o644)
+	if err == nil {
+		defer f.Close()
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			return false, nil // a running isobench uses it
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, fmt.Errorf("image cache: remove %s: %w", dir, err)
+	}
+	return true, nil
+}
+
 // PruneOptions choose what Prune removes.
 type PruneOptions struct {
 	All bool // every image
@@ -155,24 +194,23 @@ type PruneOptions struct {
 }
 
 // Prune removes images as opts say, and leftovers of interrupted builds;
-// it returns what it removed.
-func (c Cache) Prune(opts PruneOptions) ([]Image, error) {
+// it returns what it removed, and what it kept because a run uses it.
+func (c Cache) Prune(opts PruneOptions) (removed, inUse []Image, err error) {
 	unlock, err := c.lock()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	entries, err := os.ReadDir(c.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("image cache: %w", err)
+		return nil, nil, fmt.Errorf("image cache: %w", err)
 	}
-	var removed []Image
 	for _, e := range entries {
 		dir := filepath.Join(c.Dir, e.Name())
 		if strings.HasPrefix(e.Name(), buildPrefix) {
 			// A build that was killed: the lock says none runs now.
 			if err := os.RemoveAll(dir); err != nil {
-				return removed, fmt.Errorf("image cache: remove %s: %w", dir, err)
+				return removed, inUse, fmt.Errorf("image cache: remove %s: %w", dir, err)
 			}
 			continue
 		}
@@ -192,15 +230,20 @@ func (c Cache) Prune(opts PruneOptions) ([]Image, error) {
 		if !drop {
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			return removed, fmt.Errorf("image cache: remove %s: %w", dir, err)
-		}
 		if img.Dir == "" {
 			img.Dir = dir
 		}
-		removed = append(removed, img)
+		gone, err := removeUnused(dir)
+		if err != nil {
+			return removed, inUse, err
+		}
+		if gone {
+			removed = append(removed, img)
+		} else {
+			inUse = append(inUse, img)
+		}
 	}
-	return removed, nil
+	return removed, inUse, nil
 }
 
 // diskUsage sums the blocks under dir (hard links once).
@@ -226,7 +269,9 @@ func diskUsage(dir string) (int64, error) {
 			}
 			seen[st.Ino] = true
 		}
-		total += st.Blocks * 512
+		// Blocks, or the apparent size where the host's file system
+		// stores less (compression, deduplication): ext4 will not.
+		total += max(st.Blocks*512, (info.Size()+4095)/4096*4096)
 		return nil
 	})
 	return total, err

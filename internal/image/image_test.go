@@ -79,7 +79,7 @@ func TestCacheListAndPrune(t *testing.T) {
 		t.Fatalf("lookup: %+v %v %v", got, ok, err)
 	}
 	// The default prune: recipes no preset builds, and interrupted builds.
-	removed, err := c.Prune(PruneOptions{Keep: map[string]bool{tools.Digest(): true}, Stale: true})
+	removed, _, err := c.Prune(PruneOptions{Keep: map[string]bool{tools.Digest(): true}, Stale: true})
 	if err != nil || len(removed) != 1 || removed[0].Digest != old.Digest() {
 		t.Fatalf("prune stale: %v %+v", err, removed)
 	}
@@ -87,14 +87,23 @@ func TestCacheListAndPrune(t *testing.T) {
 		t.Errorf("an interrupted build survived prune: %v", err)
 	}
 	// A current image goes only when unused for long enough.
-	if removed, _ := c.Prune(PruneOptions{Keep: map[string]bool{tools.Digest(): true}, UnusedFor: 30 * time.Minute}); len(removed) != 0 {
+	if removed, _, _ := c.Prune(PruneOptions{Keep: map[string]bool{tools.Digest(): true}, UnusedFor: 30 * time.Minute}); len(removed) != 0 {
 		t.Errorf("a kept image was pruned by age: %+v", removed)
 	}
 	c.MarkUsed(cur)
 	if imgs, _ := c.List(); len(imgs) != 1 || time.Since(imgs[0].LastUsed) > time.Minute {
 		t.Errorf("last use not recorded: %+v", imgs)
 	}
-	if removed, err := c.Prune(PruneOptions{All: true}); err != nil || len(removed) != 1 {
+	// An image a run uses survives even --all.
+	release, err := c.Use(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, inUse, err := c.Prune(PruneOptions{All: true}); err != nil || len(removed) != 0 || len(inUse) != 1 {
+		t.Errorf("prune --all of an image in use: %v removed %+v in use %+v", err, removed, inUse)
+	}
+	release()
+	if removed, _, err := c.Prune(PruneOptions{All: true}); err != nil || len(removed) != 1 {
 		t.Errorf("prune --all: %v %+v", err, removed)
 	}
 	if imgs, _ := c.List(); len(imgs) != 0 {
@@ -107,5 +116,49 @@ func TestBuildRefusesBadRecipe(t *testing.T) {
 	_, err := c.Build(t.Context(), Recipe{Preset: "x"}, BuildOptions{})
 	if err == nil || !strings.Contains(err.Error(), "recipe release") {
 		t.Fatalf("build of a bad recipe: %v", err)
+	}
+}
+
+func TestInstalledVersions(t *testing.T) {
+	root := t.TempDir()
+	status := `Package: sysbench
+Status: install ok installed
+Version: 1.0.20+ds-5
+
+Package: fio
+Status: deinstall ok config-files
+Version: 3.33-3
+
+Package: g++
+Status: install ok installed
+Architecture: amd64
+Version: 4:12.2.0-3
+`
+	if err := os.MkdirAll(filepath.Join(root, "var/lib/dpkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := installedVersions(root, []string{"sysbench", "g++"})
+	if err != nil || v["sysbench"] != "1.0.20+ds-5" || v["g++"] != "4:12.2.0-3" {
+		t.Errorf("versions %v, %v", v, err)
+	}
+	if _, err := installedVersions(root, []string{"fio"}); err == nil || !strings.Contains(err.Error(), "fio is not installed") {
+		t.Errorf("a removed package: %v", err)
+	}
+}
+
+func TestListShowsBrokenEntry(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(c.Dir, "tools-000000000000"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := c.List()
+	if err != nil || len(imgs) != 1 || imgs[0].Broken == "" || imgs[0].Label() != "tools-000000000000" {
+		t.Fatalf("list: %v %+v", err, imgs)
+	}
+	if removed, _, err := c.Prune(PruneOptions{}); err != nil || len(removed) != 1 {
+		t.Errorf("prune of a broken entry: %v %+v", err, removed)
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +43,9 @@ const (
 
 // Request asks for one generator run against Port on the asking sandbox.
 type Request struct {
+	// Token is the server's secret, given to the agent with its request:
+	// on loopback (the native process) any local process could connect.
+	Token     string    `json:"token"`
 	Generator Generator `json:"generator"`
 	Port      int       `json:"port"`
 	// Duration of a timed test (iperf3, sysbench run).
@@ -126,19 +132,24 @@ func (r Request) Command(host string) ([]string, error) {
 // Server accepts generator requests on the host's end of a sandbox link.
 type Server struct {
 	ln     net.Listener
+	token  string
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// Serve listens on host (port 0).
+// Serve listens on host (port 0) for requests that carry its Token.
 func Serve(host string) (*Server, error) {
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("loadgen: token: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: listen on %s: %w", host, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{ln: ln, ctx: ctx, cancel: cancel}
+	s := &Server{ln: ln, token: hex.EncodeToString(secret), ctx: ctx, cancel: cancel}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -146,6 +157,9 @@ func Serve(host string) (*Server, error) {
 
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Token is the secret every request must carry.
+func (s *Server) Token() string { return s.token }
 
 // Close stops the server and kills running generators.
 func (s *Server) Close() error {
@@ -190,6 +204,8 @@ func (s *Server) serve(c net.Conn) {
 		var resp Response
 		if err := json.Unmarshal(line, &req); err != nil {
 			resp.Error = "bad request: " + err.Error()
+		} else if subtle.ConstantTimeCompare([]byte(req.Token), []byte(s.token)) != 1 {
+			return // not the sandbox this server was started for
 		} else {
 			resp = Run(s.ctx, req, host)
 		}
@@ -212,7 +228,7 @@ func Run(ctx context.Context, req Request, host string) Response {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -243,19 +259,20 @@ func hostPackage(tool string) string {
 
 // Client is the agent's side: one connection to the host's Server.
 type Client struct {
-	c   net.Conn
-	rd  *bufio.Reader
-	enc *json.Encoder
+	token string
+	c     net.Conn
+	rd    *bufio.Reader
+	enc   *json.Encoder
 }
 
-// Dial connects to the host's server at addr.
-func Dial(ctx context.Context, addr string) (*Client, error) {
+// Dial connects to the host's server at addr; token is its Token.
+func Dial(ctx context.Context, addr, token string) (*Client, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: connect to the host at %s: %w", addr, err)
 	}
-	return &Client{c: c, rd: bufio.NewReader(c), enc: json.NewEncoder(c)}, nil
+	return &Client{token: token, c: c, rd: bufio.NewReader(c), enc: json.NewEncoder(c)}, nil
 }
 
 // LocalIP is the sandbox's address on the link: the generator's target.
@@ -268,6 +285,7 @@ func (c *Client) LocalIP() string {
 func (c *Client) Run(ctx context.Context, req Request) (string, error) {
 	stop := context.AfterFunc(ctx, func() { c.c.Close() })
 	defer stop()
+	req.Token = c.token
 	if err := c.enc.Encode(req); err != nil {
 		return "", fmt.Errorf("loadgen: send %s: %w", req.Generator, err)
 	}

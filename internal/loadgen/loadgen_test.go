@@ -87,7 +87,7 @@ func TestIperf3OverLoopback(t *testing.T) {
 	defer gen.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := Dial(ctx, gen.Addr())
+	c, err := Dial(ctx, gen.Addr(), gen.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,15 @@ func TestIperf3OverLoopback(t *testing.T) {
 	if err != nil || !(r.BitsPerSecond > 0) {
 		t.Fatalf("iperf3 report: %+v, %v", r, err)
 	}
+	// Without the token the server answers nothing.
+	stranger, err := Dial(ctx, gen.Addr(), "guess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stranger.Run(ctx, Request{Generator: Iperf3TCP, Port: port, Duration: time.Second}); err == nil {
+		t.Error("a request without the token was served")
+	}
+	stranger.Close()
 	// A refused request is an error the agent can report.
 	if _, err := c.Run(ctx, Request{Generator: AB, Port: port, Threads: 2, Requests: 1}); err == nil || !strings.Contains(err.Error(), "concurrency 2") {
 		t.Errorf("bad request: %v", err)
@@ -130,7 +139,7 @@ func TestCloseKillsGenerator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Dial(context.Background(), gen.Addr())
+	c, err := Dial(context.Background(), gen.Addr(), gen.Token())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func startPeer(sb backend.Sandbox, req *agent.Request, generators bool) (func(),
 		if err != nil {
 			return func() {}, fmt.Errorf("native load generators: %w", err)
 		}
-		req.Params[workload.PeerParam] = lg.Addr()
+		req.Params[workload.PeerParam], req.Params[workload.PeerTokenParam] = lg.Addr(), lg.Token()
 		return func() { _ = lg.Close() }, nil
 	}
 	srv, err := netpeer.Serve(addr)

@@ -424,6 +424,9 @@ func (s Suite) Validate() error {
 			return err
 		}
 	}
+	if slices.Contains(s.Workloads, string(Grader)) && s.ImagePreset() != "" {
+		return fmt.Errorf("workloads: grader and the tool workloads need different sandbox images (busybox for the grader's jobs, the Debian guest image for the tools): run them in separate runs")
+	}
 	known := backend.Names()
 	for _, b := range s.Backends {
 		if !slices.Contains(known, b) {

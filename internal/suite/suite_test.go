@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{"negative memory", func(s *Suite) { s.Limits.MemoryBytes = -5 }, "memory: -5"},
 		{"zero timeout", func(s *Suite) { s.Timeout = 0 }, "timeout"},
 		{"unknown backend", func(s *Suite) { s.Backends = []string{"lxc"} }, `unknown backend "lxc" (valid: process, crun, runc, runsc-kvm, runsc-ptrace, runsc-systrap)`},
+		{"grader with tools", func(s *Suite) { s.Workloads = []string{"grader", "sysbench-cpu"} }, "run them in separate runs"},
 		{"unknown workload", func(s *Suite) { s.Workloads = []string{"fork"} }, `unknown workload "fork" (valid: coldstart, cpu, memory, syscall, spawn, fileio, fileio-rootfs, network, restore, scale, density, grader, sysbench-cpu, sysbench-fileio, fio, iperf3, oltp, http, cijob, or all)`},
 		{"duplicate backend", func(s *Suite) { s.Backends = []string{"runc", "runc"} }, `"runc" listed twice`},
 		{"no workloads", func(s *Suite) { s.Workloads = nil }, "workloads: none"},

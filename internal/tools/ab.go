@@ -20,6 +20,21 @@ type AB struct {
 func ParseAB(out string) (AB, error) {
 	var r AB
 	var haveRPS, haveTPR, haveComplete bool
+	var bad error
+	atoi := func(field, s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("ab: %q is %q, not a number", field, s)
+		}
+		return n
+	}
+	atof := func(field, s string) float64 {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("ab: %q is %q, not a number", field, s)
+		}
+		return f
+	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		key, val, ok := strings.Cut(sc.Text(), ":")
@@ -30,21 +45,24 @@ func ParseAB(out string) (AB, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		num := fields[0]
-		switch strings.TrimSpace(key) {
+		num, field := fields[0], strings.TrimSpace(key)
+		switch field {
 		case "Complete requests":
-			r.Complete, haveComplete = atoi(num), true
+			r.Complete, haveComplete = atoi(field, num), true
 		case "Failed requests":
-			r.Failed = atoi(num)
+			r.Failed = atoi(field, num)
 		case "Non-2xx responses":
-			r.Non2xx = atoi(num)
+			r.Non2xx = atoi(field, num)
 		case "Requests per second":
-			r.RequestsPerSecond, haveRPS = atof(num), true
+			r.RequestsPerSecond, haveRPS = atof(field, num), true
 		case "Time per request":
 			if strings.Contains(val, "(mean)") { // not "(mean, across all concurrent requests)"
-				r.MeanTimePerRequest, haveTPR = atof(num)/1e3, true
+				r.MeanTimePerRequest, haveTPR = atof(field, num)/1e3, true
 			}
 		}
+	}
+	if bad != nil {
+		return AB{}, bad
 	}
 	switch {
 	case !haveComplete:
@@ -55,14 +73,4 @@ func ParseAB(out string) (AB, error) {
 		return AB{}, fmt.Errorf("ab: the report has no \"Time per request (mean)\"")
 	}
 	return r, nil
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
-}
-
-func atof(s string) float64 {
-	f, _ := strconv.ParseFloat(s, 64)
-	return f
 }

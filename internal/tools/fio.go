@@ -42,7 +42,8 @@ func ParseFio(out string) ([]FioJob, error) {
 		Version string   `json:"fio version"`
 		Jobs    []FioJob `json:"jobs"`
 	}
-	if err := json.Unmarshal([]byte(out[i:]), &rep); err != nil {
+	// One JSON value: warnings may follow it on the shared output.
+	if err := json.NewDecoder(strings.NewReader(out[i:])).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("fio: JSON report: %w", err)
 	}
 	if len(rep.Jobs) == 0 {

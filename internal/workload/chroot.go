@@ -45,6 +45,7 @@ func ExecChroot(args []string) error {
 	}{
 		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC, ""},
+		{"/sys", "sys", "", unix.MS_BIND, ""},
 		{"tmpfs", "tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 		{"tmpfs", "run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
 	}
@@ -52,6 +53,10 @@ func ExecChroot(args []string) error {
 		if err := unix.Mount(m.src, filepath.Join(root, m.dst), m.fstype, m.flags, m.data); err != nil {
 			return fmt.Errorf("mount %s on %s/%s: %w", m.src, root, m.dst, err)
 		}
+	}
+	// Read-only, as containers and VMs see it.
+	if err := unix.Mount("", filepath.Join(root, "sys"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("read-only %s/sys: %w", root, err)
 	}
 	if scratch != "" {
 		if err := unix.Mount(scratch, filepath.Join(root, "scratch"), "", unix.MS_BIND, ""); err != nil {

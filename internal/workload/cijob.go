@@ -40,13 +40,12 @@ func cijobSpec() Spec {
 		ID:          CIJob,
 		Description: "a C++ CI job on the scratch volume: g++ --coverage build, unit tests under valgrind, lcov report, cppcheck",
 		Metrics:     []metric.Name{metric.CIJobCompile, metric.CIJobTest, metric.CIJobCoverage, metric.CIJobAnalysis, metric.CIJobTotal},
-		Params: []Param{
-			{Name: "dir", Default: "$" + ScratchEnv, Help: "where the agent writes the project (the tools see it as /scratch)"},
-		},
 		Parse: func(p Params) (Runner, error) {
 			return runnerFunc(func(ctx context.Context) (Output, error) {
 				var out Output
-				dir := os.ExpandEnv(p.String("dir"))
+				// The agent's path of the scratch volume, which the tools
+				// see as /scratch.
+				dir := os.Getenv(ScratchEnv)
 				if dir == "" {
 					return out, fmt.Errorf("cijob: no scratch volume (%s is not set)", ScratchEnv)
 				}

@@ -28,6 +28,9 @@ const (
 	HTTP   ID = "http"
 )
 
+// PeerTokenParam carries the host's load generator secret (loadgen.Server.Token).
+const PeerTokenParam = "peer_token"
+
 // serverReadyTimeout bounds a server's start, readiness check included.
 const serverReadyTimeout = 2 * time.Minute
 
@@ -67,6 +70,7 @@ func startServer(name string, args ...string) (*server, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // dies with the agent
 	s := &server{name: name, cmd: cmd, out: &lockedBuffer{buf: cappedBuffer{max: 1 << 20}}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
@@ -123,6 +127,7 @@ func peerParams() []Param {
 	return []Param{
 		{Name: PeerParam, Default: "", Help: "host:port of the host's load generator service (set by the host)"},
 		{Name: NoPeerParam, Default: "this backend gives the sandbox no link to the host", Help: "why there is none (set by the host)"},
+		{Name: PeerTokenParam, Default: "", Help: "the load generator service's secret (set by the host)"},
 	}
 }
 
@@ -137,7 +142,7 @@ func dialPeer(ctx context.Context, p map[string]string) (*loadgen.Client, string
 	if err := checkPeer(peer); err != nil {
 		return nil, "", err
 	}
-	c, err := loadgen.Dial(ctx, peer)
+	c, err := loadgen.Dial(ctx, peer, p[PeerTokenParam])
 	return c, "", err
 }
 

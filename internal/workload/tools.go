@@ -34,6 +34,8 @@ func runTool(ctx context.Context, name string, args ...string) (string, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	// A tool must not outlive an agent that dies without cleaning up.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	out := &cappedBuffer{max: maxToolOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -51,15 +51,17 @@ const (
 
 // Backend launches containers through one daemon runtime.
 type Backend struct {
-	f         flavor
-	api       *Client
-	env       backend.Env
-	version   string // the daemon's
-	info      Info
-	runtime   string // the runtime's path and arguments, as the daemon reports them
-	image     string
-	noLink    string // why sandboxes cannot have a network here, if so
-	linkIndex atomic.Uint32
+	f       flavor
+	api     *Client
+	env     backend.Env
+	version string // the daemon's
+	info    Info
+	runtime string // the runtime's path and arguments, as the daemon reports them
+	image   string
+	// toolsImage is the guest image with the agent, for tool workloads ("" without one).
+	toolsImage string
+	noLink     string // why sandboxes cannot have a network here, if so
+	linkIndex  atomic.Uint32
 }
 
 var (

@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,40 +26,69 @@ const imageRepo = "isobench-agent"
 // agentInImage is where the agent sits in the image, as in the OCI rootfs.
 const agentInImage = "/isobench"
 
-// ensureImage imports this run's agent image unless it exists already.
+// ensureImage imports this run's agent image unless it exists already,
+// and, for a run with tool workloads, its tools image: the guest image
+// with the agent, which only those workloads' containers run on (the
+// others run on the agent image, as without tools).
 func (b *Backend) ensureImage(ctx context.Context) error {
 	b.image = imageRepo + ":" + b.env.RunID + "-" + string(b.f.name)
-	if ok, err := b.api.ImageExists(ctx, b.image); err != nil {
-		return fmt.Errorf("agent image %s: %w", b.image, err)
-	} else if ok {
-		return nil
+	if err := b.ensureOne(ctx, b.image, b.env.Image, ""); err != nil {
+		return err
 	}
-	return b.importImage(ctx)
-}
-
-// removeImage deletes this run's agent image (the sweep at its end).
-func (b *Backend) removeImage(ctx context.Context) error {
-	if err := b.api.ImageRemove(ctx, b.image); err != nil && !IsNotFound(err) {
-		return fmt.Errorf("%s: remove agent image %s: %w", b.f.name, b.image, err)
+	if b.env.Rootfs != "" {
+		b.toolsImage = b.image + "-tools"
+		return b.ensureOne(ctx, b.toolsImage, "", b.env.Rootfs)
 	}
 	return nil
 }
 
-// importImage streams a rootfs holding only the agent and the empty mount
-// points it needs into the daemon: no registry is involved.
-func (b *Backend) importImage(ctx context.Context) error {
+func (b *Backend) ensureOne(ctx context.Context, name, tree, rootfs string) error {
+	if ok, err := b.api.ImageExists(ctx, name); err != nil {
+		return fmt.Errorf("agent image %s: %w", name, err)
+	} else if ok {
+		return nil
+	}
+	return b.importImage(ctx, name, tree, rootfs)
+}
+
+// removeImage deletes this run's images (the sweep at its end).
+func (b *Backend) removeImage(ctx context.Context) error {
+	var errs []error
+	for _, name := range []string{b.image, b.toolsImage} {
+		if name == "" {
+			continue
+		}
+		if err := b.api.ImageRemove(ctx, name); err != nil && !IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: remove agent image %s: %w", b.f.name, name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// imageFor is the image a sandbox runs on.
+func (b *Backend) imageFor(spec backend.Spec) string {
+	if spec.Tools && b.toolsImage != "" {
+		return b.toolsImage
+	}
+	return b.image
+}
+
+// importImage streams a root filesystem into the daemon (no registry is
+// involved): the agent and the empty mount points it needs, on top of the
+// guest image when rootfs is set.
+func (b *Backend) importImage(ctx context.Context, name, tree, rootfs string) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath, b.env.Image, b.env.Rootfs)) }()
+	go func() { pw.CloseWithError(writeRootfsTar(pw, b.env.AgentPath, tree, rootfs)) }()
 	defer pr.Close()
 	timeout := 2 * time.Minute
-	if b.env.Rootfs != "" {
+	if rootfs != "" {
 		timeout = 15 * time.Minute // a guest image is about a GiB
 	}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	repo, tag, _ := strings.Cut(b.image, ":")
+	repo, tag, _ := strings.Cut(name, ":")
 	if err := b.api.ImageImport(ictx, pr, repo, tag, []string{"LABEL org.isobench.agent=1"}); err != nil {
-		return fmt.Errorf("import agent image %s: %w", b.image, err)
+		return fmt.Errorf("import agent image %s: %w", name, err)
 	}
 	return nil
 }

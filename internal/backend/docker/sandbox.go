@@ -117,7 +117,7 @@ func (b *Backend) containerConfig(spec backend.Spec, lnk *link) *ContainerConfig
 		env = append(env, workload.ScratchEnv+"="+backend.ScratchInSandbox)
 	}
 	cfg := &ContainerConfig{
-		Image: b.image, Cmd: []string{agentInImage, "agent"}, Env: env, WorkingDir: "/",
+		Image: b.imageFor(spec), Cmd: []string{agentInImage, "agent"}, Env: env, WorkingDir: "/",
 		OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true,
 		Labels: b.labels(), HostConfig: host,
 	}

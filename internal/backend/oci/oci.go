@@ -266,14 +266,14 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, rt *Runtime, ln
 			undo()
 			return nil, fmt.Errorf("%s: a writable root needs a scratch volume for its upper layer", b.f.name)
 		}
-		merged, err := mountOverlay(b.root(), spec.Scratch, filepath.Join(bundle, "rootfs"))
+		merged, err := mountOverlay(b.root(spec.Tools), spec.Scratch, filepath.Join(bundle, "rootfs"))
 		if err != nil {
 			undo()
 			return nil, fmt.Errorf("%s: writable root: %w", b.f.name, err)
 		}
 		extra.rootfs, extra.scratch = merged, ""
 	}
-	if err := writeBundle(bundle, containerSpec(spec.ID, b.root(), spec.Limits, b.withAgent(extra))); err != nil {
+	if err := writeBundle(bundle, containerSpec(spec.ID, b.root(spec.Tools), spec.Limits, b.withAgent(extra, spec.Tools))); err != nil {
 		undo()
 		return nil, err
 	}
@@ -609,7 +609,7 @@ func (b *Backend) BareRun(ctx context.Context, id string, limits backend.Limits)
 		return 0, err
 	}
 	bundle := filepath.Join(b.bundles, id)
-	if err := writeBundle(bundle, containerSpec(id, b.root(), limits, b.withAgent(sandboxExtras{}))); err != nil {
+	if err := writeBundle(bundle, containerSpec(id, b.rootfs, limits, sandboxExtras{})); err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(bundle)
@@ -677,19 +677,20 @@ func withNetstack(rt *Runtime) *Runtime {
 	return &n
 }
 
-// root is the containers' root filesystem: the guest image when the run has
-// one (Env.Rootfs), else isobench's own minimal tree.
-func (b *Backend) root() string {
-	if b.env.Rootfs != "" {
+// root is a container's root filesystem: the guest image for a tool
+// workload (Env.Rootfs), else isobench's own minimal tree, so that the
+// other workloads measure the same thing whether the run has tools or not.
+func (b *Backend) root(tools bool) string {
+	if tools && b.env.Rootfs != "" {
 		return b.env.Rootfs
 	}
 	return b.rootfs
 }
 
-// withAgent bind-mounts the agent into a guest image, which is shared and
-// read-only (the image holds an empty file at its path for the mount).
-func (b *Backend) withAgent(extra sandboxExtras) sandboxExtras {
-	if b.env.Rootfs != "" {
+// withAgent bind-mounts the agent into the guest image, which is shared
+// and read-only (the image holds an empty file at its path for the mount).
+func (b *Backend) withAgent(extra sandboxExtras, tools bool) sandboxExtras {
+	if tools && b.env.Rootfs != "" {
 		extra.agent = filepath.Join(b.rootfs, agentInRootfs)
 	}
 	return extra

@@ -179,6 +179,7 @@ func (s *sandbox) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("wait for agent: %w", werr))
 	}
 	s.tl.Mark(backend.PhaseExit)
+	s.cg.Kill() // a tool's server in its own process group, if any
 	if err := s.cg.Delete(); err != nil {
 		errs = append(errs, err)
 	}
