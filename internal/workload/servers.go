@@ -122,6 +122,33 @@ func serverAddr(peer string) (bind string, port int, err error) {
 	return bind, port, nil
 }
 
+// listenServer starts a server on a free port and waits until ready says
+// so. The port is found by binding and releasing it; for the native
+// process that is on the host's loopback, where another program may take
+// it before the server binds, so a server that fails with its address in
+// use is started again on another port (twice at most).
+func listenServer(ctx context.Context, peer, what string, start func(bind string, port int) (*server, error),
+	ready func(srv *server, bind string, port int) func(context.Context) bool) (*server, string, int, error) {
+	for attempt := 0; ; attempt++ {
+		bind, port, err := serverAddr(peer)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		srv, err := start(bind, port)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		err = srv.waitReady(ctx, what, ready(srv, bind, port))
+		if err == nil {
+			return srv, bind, port, nil
+		}
+		srv.stop()
+		if attempt == 2 || !strings.Contains(srv.out.String(), "in use") {
+			return nil, "", 0, err
+		}
+	}
+}
+
 // peerParams are the host-set parameters of every server workload.
 func peerParams() []Param {
 	return []Param{
@@ -178,20 +205,17 @@ func iperf3Spec() Spec {
 					return skipAll(iperf3Spec().Metrics, why), nil
 				}
 				defer lg.Close()
-				bind, port, err := serverAddr(p.values[PeerParam])
-				if err != nil {
-					return out, err
-				}
-				srv, err := startServer("iperf3", "-s", "-B", bind, "-p", strconv.Itoa(port), "--forceflush")
+				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "listening",
+					func(bind string, port int) (*server, error) {
+						return startServer("iperf3", "-s", "-B", bind, "-p", strconv.Itoa(port), "--forceflush")
+					},
+					func(srv *server, _ string, _ int) func(context.Context) bool {
+						return func(context.Context) bool { return strings.Contains(srv.out.String(), "Server listening") }
+					})
 				if err != nil {
 					return out, err
 				}
 				defer srv.stop()
-				if err := srv.waitReady(ctx, "listening", func(context.Context) bool {
-					return strings.Contains(srv.out.String(), "Server listening")
-				}); err != nil {
-					return out, err
-				}
 				timeout := d + time.Minute
 				text, err := lg.Run(ctx, loadgen.Request{Generator: loadgen.Iperf3TCP, Port: port, Duration: d, Timeout: timeout})
 				if err != nil {
@@ -281,22 +305,22 @@ func oltpSpec() Spec {
 					return skipAll(OLTPMetrics(p.values), why), nil
 				}
 				defer lg.Close()
-				bind, port, err := serverAddr(p.values[PeerParam])
-				if err != nil {
-					return out, err
-				}
-				srv, err := startServer("sh", "-c", mariadbScript(bind, port, pool))
+				// READY follows a real query: the script creates the
+				// benchmark's user through the server.
+				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "accepting queries",
+					func(bind string, port int) (*server, error) {
+						return startServer("sh", "-c", mariadbScript(bind, port, pool))
+					},
+					func(srv *server, _ string, _ int) func(context.Context) bool {
+						return func(context.Context) bool {
+							out := srv.out.String()
+							return strings.Contains(out, "\nREADY\n") || strings.HasPrefix(out, "READY\n")
+						}
+					})
 				if err != nil {
 					return out, err
 				}
 				defer srv.stop()
-				// READY follows a real query: the script creates the
-				// benchmark's user through the server.
-				if err := srv.waitReady(ctx, "accepting queries", func(context.Context) bool {
-					return strings.Contains(srv.out.String(), "\nREADY\n") || strings.HasPrefix(srv.out.String(), "READY\n")
-				}); err != nil {
-					return out, err
-				}
 				base := loadgen.Request{Port: port, Script: "oltp_" + modes[0], Tables: tables, TableSize: rows, Timeout: loadgen.MaxTimeout}
 				prep := base
 				prep.Generator = loadgen.OLTPPrepare
@@ -398,31 +422,30 @@ func httpSpec() Spec {
 					return skipAll(HTTPMetrics(p.values), why), nil
 				}
 				defer lg.Close()
-				bind, port, err := serverAddr(p.values[PeerParam])
-				if err != nil {
-					return out, err
-				}
-				srv, err := startServer("sh", "-c", nginxScript(bind, port, page))
+				client := &http.Client{Timeout: 2 * time.Second}
+				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "answering HTTP 200",
+					func(bind string, port int) (*server, error) {
+						return startServer("sh", "-c", nginxScript(bind, port, page))
+					},
+					func(_ *server, bind string, port int) func(context.Context) bool {
+						if bind == "0.0.0.0" {
+							bind = "127.0.0.1"
+						}
+						url := "http://" + net.JoinHostPort(bind, strconv.Itoa(port)) + "/"
+						return func(ctx context.Context) bool {
+							req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+							resp, err := client.Do(req)
+							if err != nil {
+								return false
+							}
+							resp.Body.Close()
+							return resp.StatusCode == http.StatusOK
+						}
+					})
 				if err != nil {
 					return out, err
 				}
 				defer srv.stop()
-				url := "http://" + net.JoinHostPort(bind, strconv.Itoa(port)) + "/"
-				if bind == "0.0.0.0" {
-					url = "http://127.0.0.1:" + strconv.Itoa(port) + "/"
-				}
-				client := &http.Client{Timeout: 2 * time.Second}
-				if err := srv.waitReady(ctx, "answering HTTP 200", func(ctx context.Context) bool {
-					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-					resp, err := client.Do(req)
-					if err != nil {
-						return false
-					}
-					resp.Body.Close()
-					return resp.StatusCode == http.StatusOK
-				}); err != nil {
-					return out, err
-				}
 				for _, c := range levels {
 					text, err := lg.Run(ctx, loadgen.Request{Generator: loadgen.AB, Port: port, Threads: c, Requests: n, Timeout: 10 * time.Minute})
 					if err != nil {
