@@ -3,10 +3,13 @@ package workload
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/metric"
 	"github.com/isobench/isobench/internal/tools"
@@ -68,6 +71,23 @@ func lastLines(s string, n int) string {
 // shell runs a script with the image's /bin/sh.
 func shell(ctx context.Context, script string) (string, error) {
 	return runTool(ctx, "sh", "-c", script)
+}
+
+// needScratch fails early, naming the sizes, when the scratch volume
+// cannot hold what a tool is about to write.
+func needScratch(bytes int64) error {
+	dir := os.Getenv(ScratchEnv)
+	if dir == "" {
+		return fmt.Errorf("no scratch volume (%s is not set)", ScratchEnv)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("scratch volume %s: %w", dir, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < bytes+bytes/20 {
+		return fmt.Errorf("the scratch volume has %d MiB free and the test writes %d MiB: run with --scratch on a larger disk, or --quick", free>>20, bytes>>20)
+	}
+	return nil
 }
 
 func seconds(d time.Duration) string { return strconv.Itoa(int(d.Round(time.Second) / time.Second)) }
@@ -140,6 +160,9 @@ func sysbenchFileIOSpec() Spec {
 			}
 			return runnerFunc(func(ctx context.Context) (Output, error) {
 				var out Output
+				if err := needScratch(size); err != nil {
+					return out, fmt.Errorf("sysbench fileio: %w", err)
+				}
 				opts := fmt.Sprintf("--file-total-size=%d --time=%s", size, seconds(d))
 				dir := scratchInTool + "/sysbench"
 				// One script: the files stay between prepare and the runs.
@@ -197,6 +220,9 @@ func fioSpec() Spec {
 			}
 			return runnerFunc(func(ctx context.Context) (Output, error) {
 				var out Output
+				if err := needScratch(size); err != nil {
+					return out, fmt.Errorf("fio: %w", err)
+				}
 				dir := scratchInTool + "/fio"
 				script := fmt.Sprintf(`set -e
 mkdir -p %[1]s
