@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/procgroup"
 )
 
 // DefaultMirror is the Debian archive images are fetched from.
@@ -103,7 +105,7 @@ func (c Cache) Build(ctx context.Context, r Recipe, opts BuildOptions) (Image, e
 	if img.Packages, err = installedVersions(rootfs, r.Packages); err != nil {
 		return Image{}, fmt.Errorf("image build %s: %w", r.Name(), err)
 	}
-	if img.SizeBytes, err = diskUsage(rootfs); err != nil {
+	if img.SizeBytes, _, err = diskUsage(rootfs); err != nil {
 		return Image{}, fmt.Errorf("image build %s: size: %w", r.Name(), err)
 	}
 	b, _ := json.MarshalIndent(img, "", "  ")
@@ -207,7 +209,7 @@ func runLogged(ctx context.Context, logPath string, progress func(string), name 
 	defer logf.Close()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	// A daemon that inherited the output pipe must not hold the build up.
 	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
@@ -228,22 +230,7 @@ func runLogged(ctx context.Context, logPath string, progress func(string), name 
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		<-scanned
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		err = ctx.Err()
-	}
-	// Whatever the command left in its group goes with it.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	err = procgroup.Run(ctx, cmd)
 	pw.Close()
 	<-scanned
 	if err != nil {

@@ -246,14 +246,15 @@ func (c Cache) Prune(opts PruneOptions) (removed, inUse []Image, err error) {
 	return removed, inUse, nil
 }
 
-// diskUsage sums the blocks under dir (hard links once).
-func diskUsage(dir string) (int64, error) {
+// diskUsage sums the blocks under dir (hard links once) and counts its
+// entries.
+func diskUsage(dir string) (total int64, entries int, err error) {
 	seen := map[uint64]bool{}
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		entries++
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -274,5 +275,5 @@ func diskUsage(dir string) (int64, error) {
 		total += max(st.Blocks*512, (info.Size()+4095)/4096*4096)
 		return nil
 	})
-	return total, err
+	return total, entries, err
 }

@@ -3,9 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,11 +37,7 @@ func Disk(ctx context.Context, rootfs string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image disk: mkfs.ext4 not found (apt-get install e2fsprogs): %w", err)
 	}
-	used, err := diskUsage(rootfs)
-	if err != nil {
-		return "", fmt.Errorf("image disk: %w", err)
-	}
-	files, err := countFiles(rootfs)
+	used, files, err := diskUsage(rootfs)
 	if err != nil {
 		return "", fmt.Errorf("image disk: %w", err)
 	}
@@ -76,19 +70,4 @@ func Disk(ctx context.Context, rootfs string) (string, error) {
 		return "", fmt.Errorf("image disk: %w", err)
 	}
 	return path, nil
-}
-
-func countFiles(dir string) (int, error) {
-	n := 0
-	err := filepath.WalkDir(dir, func(_ string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		n++
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, err
-	}
-	return n, err
 }

@@ -24,8 +24,9 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/procgroup"
 )
 
 // Generator names a load generator.
@@ -228,19 +229,9 @@ func Run(ctx context.Context, req Request, host string) Response {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return Response{Error: err.Error()}
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	if err = procgroup.Run(ctx, cmd); ctx.Err() != nil {
 		err = fmt.Errorf("killed after %s", timeout)
 	}
 	resp := Response{Output: out.String()}

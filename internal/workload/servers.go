@@ -10,8 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/procgroup"
 
 	"github.com/isobench/isobench/internal/loadgen"
 	"github.com/isobench/isobench/internal/metric"
@@ -66,11 +67,7 @@ func startServer(name string, args ...string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // dies with the agent
+	procgroup.Prepare(cmd) // dies with the agent
 	s := &server{name: name, cmd: cmd, out: &lockedBuffer{buf: cappedBuffer{max: 1 << 20}}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
@@ -101,7 +98,7 @@ func (s *server) waitReady(ctx context.Context, what string, ready func(ctx cont
 }
 
 func (s *server) stop() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	procgroup.Kill(s.cmd)
 	<-s.done
 }
 
@@ -173,6 +170,23 @@ func dialPeer(ctx context.Context, p map[string]string) (*loadgen.Client, string
 	return c, "", err
 }
 
+// serverRunner runs body with a connection to the host's load generators;
+// without a link to the host, every metric is reported as not measured,
+// with the reason.
+func serverRunner(params map[string]string, metrics []metric.Name, body func(ctx context.Context, lg *loadgen.Client) (Output, error)) Runner {
+	return runnerFunc(func(ctx context.Context) (Output, error) {
+		lg, why, err := dialPeer(ctx, params)
+		if err != nil {
+			return Output{}, err
+		}
+		if lg == nil {
+			return skipAll(metrics, why), nil
+		}
+		defer lg.Close()
+		return body(ctx, lg)
+	})
+}
+
 func skipAll(names []metric.Name, reason string) Output {
 	var out Output
 	for _, n := range names {
@@ -195,16 +209,8 @@ func iperf3Spec() Spec {
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			return runnerFunc(func(ctx context.Context) (Output, error) {
+			return serverRunner(p.values, iperf3Spec().Metrics, func(ctx context.Context, lg *loadgen.Client) (Output, error) {
 				var out Output
-				lg, why, err := dialPeer(ctx, p.values)
-				if err != nil {
-					return out, err
-				}
-				if lg == nil {
-					return skipAll(iperf3Spec().Metrics, why), nil
-				}
-				defer lg.Close()
 				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "listening",
 					func(bind string, port int) (*server, error) {
 						return startServer("iperf3", "-s", "-B", bind, "-p", strconv.Itoa(port), "--forceflush")
@@ -295,16 +301,8 @@ func oltpSpec() Spec {
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			return runnerFunc(func(ctx context.Context) (Output, error) {
+			return serverRunner(p.values, OLTPMetrics(p.values), func(ctx context.Context, lg *loadgen.Client) (Output, error) {
 				var out Output
-				lg, why, err := dialPeer(ctx, p.values)
-				if err != nil {
-					return out, err
-				}
-				if lg == nil {
-					return skipAll(OLTPMetrics(p.values), why), nil
-				}
-				defer lg.Close()
 				// READY follows a real query: the script creates the
 				// benchmark's user through the server.
 				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "accepting queries",
@@ -412,16 +410,8 @@ func httpSpec() Spec {
 					return nil, fmt.Errorf("http: concurrency %d is more than requests %d", c, n)
 				}
 			}
-			return runnerFunc(func(ctx context.Context) (Output, error) {
+			return serverRunner(p.values, HTTPMetrics(p.values), func(ctx context.Context, lg *loadgen.Client) (Output, error) {
 				var out Output
-				lg, why, err := dialPeer(ctx, p.values)
-				if err != nil {
-					return out, err
-				}
-				if lg == nil {
-					return skipAll(HTTPMetrics(p.values), why), nil
-				}
-				defer lg.Close()
 				client := &http.Client{Timeout: 2 * time.Second}
 				srv, _, port, err := listenServer(ctx, p.values[PeerParam], "answering HTTP 200",
 					func(bind string, port int) (*server, error) {

@@ -6,8 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/isobench/isobench/internal/procgroup"
 
 	"golang.org/x/sys/unix"
 
@@ -33,27 +34,13 @@ func runTool(ctx context.Context, name string, args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	// A tool must not outlive an agent that dies without cleaning up.
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	out := &cappedBuffer{max: maxToolOutput}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+	// A tool must not outlive the agent, nor leave anything running.
+	err = procgroup.Run(ctx, cmd)
+	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything it left behind
 	if err != nil {
 		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(out.String(), 8))
 	}

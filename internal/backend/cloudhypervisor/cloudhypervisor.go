@@ -172,7 +172,7 @@ func (b *Backend) config(spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) VMConf
 	if tap != nil {
 		cfg.Net = []NetConfig{{Tap: tap.HostIf, MAC: tap.MAC(), ID: "net0"}}
 	}
-	if extra := vmm.DeviceCmdlineWithImage("virtio_pci", disk, tap, image); extra != "" {
+	if extra := vmm.DeviceCmdline("virtio_pci", disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	cfg.Payload = Payload{Kernel: b.vmlinux, Initramfs: b.guest.InitramfsForLaunch(), Cmdline: cmdline}

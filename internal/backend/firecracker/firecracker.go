@@ -156,7 +156,7 @@ func (b *Backend) launch(ctx context.Context, spec backend.Spec, snap *snapshot)
 func (b *Backend) configure(ctx context.Context, api *Client, spec backend.Spec, disk *vmm.Disk, tap *vmm.Tap) error {
 	cmdline := b.cmdline
 	image := spec.Tools && b.imageDisk != ""
-	if extra := vmm.DeviceCmdlineWithImage("virtio_mmio", disk, tap, image); extra != "" {
+	if extra := vmm.DeviceCmdline("virtio_mmio", disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	if err := api.PutMachineConfig(ctx, MachineConfig{VCPUCount: vmm.VCPUs(spec.Limits), MemSizeMiB: vmm.MemoryMiB(spec.Limits)}); err != nil {

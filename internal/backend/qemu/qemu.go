@@ -155,7 +155,7 @@ func (b *Backend) args(spec backend.Spec, qmpPath string, disk *vmm.Disk, tap *v
 			"-device", fmt.Sprintf("virtio-net%s,netdev=net0,mac=%s", suffix, tap.MAC()))
 	}
 	cmdline := b.cmdline
-	if extra := vmm.DeviceCmdlineWithImage(transport, disk, tap, image); extra != "" {
+	if extra := vmm.DeviceCmdline(transport, disk, tap, image); extra != "" {
 		cmdline += " " + extra
 	}
 	return append(args, "-append", cmdline)

@@ -16,7 +16,7 @@ func TestDeviceCmdline(t *testing.T) {
 		{"both: found by label", disk, true, "isobench.modules=virtio_pci,virtio_blk isobench.scratch=LABEL=scratch isobench.rootfs=LABEL=isobench-image"},
 	}
 	for _, tt := range tests {
-		if got := DeviceCmdlineWithImage("virtio_pci", tt.disk, nil, tt.image); got != tt.want {
+		if got := DeviceCmdline("virtio_pci", tt.disk, nil, tt.image); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}

@@ -66,17 +66,12 @@ func (d *Disk) Remove() error {
 
 // DeviceCmdline tells the agent in the guest which driver modules to load
 // and what to do with the devices: mount the scratch disk (the first
-// virtio disk, vda), address the network link (the first interface).
-// transport is the virtio transport module (virtio_pci or virtio_mmio).
-// It is empty when the VM has neither.
-func DeviceCmdline(transport string, disk *Disk, tap *Tap) string {
-	return DeviceCmdlineWithImage(transport, disk, tap, false)
-}
-
-// DeviceCmdlineWithImage is DeviceCmdline for a VM that also has the guest
-// image's read-only disk (GuestImageDisk): the agent then finds both disks
-// by their ext4 labels, since probe order does not say which is vda.
-func DeviceCmdlineWithImage(transport string, disk *Disk, tap *Tap, image bool) string {
+// virtio disk, vda), mount the guest image's read-only disk (image:
+// GuestImageDisk; with both disks the agent finds each by its ext4 label,
+// since probe order does not say which is vda), address the network link
+// (the first interface). transport is the virtio transport module
+// (virtio_pci or virtio_mmio). It is empty when the VM has none of them.
+func DeviceCmdline(transport string, disk *Disk, tap *Tap, image bool) string {
 	if disk == nil && tap == nil && !image {
 		return ""
 	}
